@@ -1,0 +1,217 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
+
+from tests.unit.helpers import TinyCNN, TinyMLP, image_dataset, plane_dataset
+from visualizer.capture.layers import discover_layers, hook_count
+from visualizer.capture.probes import ActivationProbe, GradientProbe, capture_activations, filter_images
+from visualizer.capture.session import CaptureSettings, TrainingSession, probe_indices
+from visualizer.engine.trainer import TrainConfig, Trainer
+
+SYNC_METHODS = {"item", "cpu", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__", "nonzero"}
+
+
+class SyncCounter(TorchFunctionMode):
+    """Counts tensor calls that force a device-to-host synchronisation."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        to_host = name == "to" and args and getattr(args[0], "device", None) is not None and args[0].device.type != "cpu" \
+            and any(str(a) == "cpu" for a in args[1:])
+        if name in SYNC_METHODS or to_host:
+            self.calls.append(name)
+        return func(*args, **(kwargs or {}))
+
+
+def cnn_trainer(seed=0, **cfg):
+    torch.manual_seed(seed)
+    return Trainer(TinyCNN(), image_dataset(), TrainConfig(seed=seed, batch_size=16, **cfg), device="cpu")
+
+
+def test_layers_in_forward_order_skip_dropout_and_flatten():
+    t = cnn_trainer()
+    names = [l.name for l in discover_layers(t.model, t.x_val[:1])]
+    assert names == ["conv1", "relu1", "pool1", "conv2", "relu2", "head"]
+    assert hook_count(t.model) == 0
+
+
+def test_captured_activation_equals_plain_forward_pass():
+    t = cnn_trainer()
+    t.run(3)
+    x = t.x_val[:6]
+    acts = capture_activations(t.model, x, ["conv1", "relu2", "head"])
+    assert t.model.training and hook_count(t.model) == 0  # mode restored, hooks gone
+    t.model.eval()
+    with torch.no_grad():
+        c1 = t.model.conv1(x)
+        r2 = t.model.relu2(t.model.conv2(t.model.pool1(t.model.relu1(c1))))
+        out = t.model(x)
+    assert torch.equal(acts["conv1"], c1) and torch.equal(acts["relu2"], r2) and torch.equal(acts["head"], out)
+
+
+def test_frame_activations_equal_reduced_forward_pass():
+    t = cnn_trainer()
+    session = TrainingSession(t, settings=CaptureSettings(probe_size=8, map_size=4, max_channels=3))
+    session.run(4)
+    frame = session.capture_now()
+    x = session.probe_x
+    t.model.eval()
+    with torch.no_grad():
+        c1 = t.model.conv1(x)
+        logits = t.model(x)
+    t.model.train()
+    a = frame.activations["conv1"]
+    assert a.shape == (4, 8, 8)
+    assert np.allclose(a.maps, F.adaptive_avg_pool2d(c1[:, :3], 4).numpy(), atol=1e-2)  # float16 maps
+    assert np.allclose(a.channel_mean, c1.mean((2, 3)).numpy(), atol=1e-6)
+    assert np.allclose(a.channel_max, c1.amax((2, 3)).numpy(), atol=1e-6)
+    relu = frame.activations["relu1"]
+    never_positive = (t.model.relu1(c1) > 0).flatten(2).any(2).any(0).logical_not().float().mean()
+    assert relu.dead_fraction == pytest.approx(float(never_positive))
+    assert np.allclose(frame.probe.probs, logits.softmax(-1).numpy(), atol=1e-6)
+    assert np.isfinite(a.grad_norm) and a.grad_norm > 0
+
+
+def test_activation_gradients_do_not_touch_parameter_grads():
+    t = cnn_trainer()
+    t.step()
+    before = [p.grad.clone() for p in t.model.parameters()]
+    probe = ActivationProbe(["conv1", "relu2"], t.x_val[:4], t.y_val[:4])
+    probe.capture(t.model)
+    assert all(torch.equal(a, p.grad) for a, p in zip(before, t.model.parameters()))
+
+
+def test_gradient_probe_norm_equals_param_grad_norm():
+    t = cnn_trainer()
+    probe = GradientProbe(["conv1", "conv2", "head"])
+    recorded = {}
+
+    class Spy(GradientProbe):
+        def after_backward(self, model):
+            super().after_backward(model)
+            recorded.update({n: torch.cat([p.grad.reshape(-1) for p in getattr(model, n).parameters()]).norm() for n in self.layers})
+            recorded["w"] = model.head.weight.detach().clone()
+
+    probe = Spy(["conv1", "conv2", "head"])
+    t.step(observer=probe)
+    stats = probe.take()
+    for name in ("conv1", "conv2", "head"):
+        assert torch.allclose(stats[name]["grad_norm"], recorded[name])
+        assert stats[name]["weight_hist"].sum() == sum(p.numel() for p in getattr(t.model, name).parameters())
+        assert stats[name]["grad_hist"].sum() == stats[name]["weight_hist"].sum()
+    assert 0 < float(stats["head"]["update_ratio"]) < 1
+    w_before = torch.cat([recorded["w"].reshape(-1), t.model.head.bias.reshape(-1)])  # bias drift is tiny
+    assert float(stats["head"]["weight_norm"]) == pytest.approx(float(w_before.detach().norm()), rel=1e-3)
+
+
+def test_capture_does_not_change_training():
+    def run(capture_every_step):
+        torch.manual_seed(0)
+        t = Trainer(TinyCNN(), image_dataset(), TrainConfig(batch_size=16), device="cpu")  # has dropout
+        s = TrainingSession(t, settings=CaptureSettings(max_rate_hz=1e9, budget=1.0, probe_size=6))
+        series = []
+        for _ in range(25):
+            if capture_every_step:
+                s.arm()
+            s.step()
+            frame = s.mailbox.take("train")
+            if frame is not None:
+                series.append(frame.scalars.values["train_loss"])
+        series.append(t.drain_scalars()[1]["train_loss"])
+        return np.concatenate(series), s.captures
+
+    with_capture, n = run(True)
+    without, m = run(False)
+    assert n == 25 and m == 0
+    assert np.array_equal(with_capture, without)
+
+
+def test_capture_does_not_change_batch_norm_statistics():
+    def run(capture):
+        torch.manual_seed(0)
+        t = Trainer(TinyMLP(dropout=0.3, batch_norm=True), plane_dataset(), TrainConfig(batch_size=16), device="cpu")
+        s = TrainingSession(t, settings=CaptureSettings(max_rate_hz=1e9, budget=1.0))
+        for _ in range(10):
+            if capture:
+                s.arm()
+            s.step()
+        return t.model.bn1.running_mean.clone()
+
+    assert torch.equal(run(True), run(False))
+
+
+def test_no_host_synchronisation_on_unarmed_steps():
+    for optimizer in ("sgd", "adam", "adamw"):
+        t = cnn_trainer(optimizer=optimizer)
+        s = TrainingSession(t)
+        s.step()  # warm-up outside the counter
+        with SyncCounter() as counter:
+            for _ in range(5):
+                s.step()
+        assert counter.calls == [], f"{optimizer}: {counter.calls}"
+        s.arm()
+        with SyncCounter() as counter:
+            s.step()
+        assert counter.calls, "the counter must see the syncs of an armed step"
+
+
+def test_no_hooks_remain_after_capture_even_after_an_exception():
+    t = cnn_trainer()
+    s = TrainingSession(t)
+    s.arm()
+    s.step()
+    s.capture_now()
+    assert hook_count(t.model) == 0
+
+    def boom(*_):
+        raise RuntimeError("broken layer")
+
+    handle = t.model.relu2.register_forward_hook(boom)
+    with pytest.raises(RuntimeError):
+        s.capture_now()
+    handle.remove()
+    assert hook_count(t.model) == 0
+
+
+def test_cadence_is_limited_by_every_k_steps():
+    t = cnn_trainer()
+    s = TrainingSession(t, settings=CaptureSettings(every_k_steps=5, max_rate_hz=1e9, budget=1.0))
+    captured = []
+    for _ in range(20):
+        s.arm()
+        if s.step() is not None:
+            captured.append(t.step_count)
+    assert captured == [1, 6, 11, 16]
+
+
+def test_frames_carry_every_step_and_validation():
+    t = cnn_trainer()
+    s = TrainingSession(t, settings=CaptureSettings(max_rate_hz=1e9, budget=1.0, val_interval_s=0.0))
+    s.run(5)
+    s.arm()
+    s.step()
+    frame = s.mailbox.take("train")
+    assert list(frame.scalars.steps) == [1, 2, 3, 4, 5, 6]
+    loss, acc = t.evaluate()
+    assert frame.val["val_acc"] == pytest.approx(float(acc)) and frame.val["val_loss"] == pytest.approx(float(loss))
+    assert set(frame.gradients) == {"conv1", "conv2", "head"}
+
+
+def test_filters_are_kernels_as_images():
+    t = cnn_trainer()
+    f = filter_images(t.model, ["conv1", "conv2", "head"], (3, 8, 8))
+    assert torch.equal(f["conv1"], t.model.conv1.weight.detach().permute(0, 2, 3, 1))
+    assert torch.allclose(f["conv2"], t.model.conv2.weight.detach().mean(1))
+    assert "head" not in f
+
+
+def test_probe_batch_covers_every_class():
+    labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
+    idx = probe_indices(labels, 6)
+    assert sorted(labels[idx].tolist()) == [0, 0, 1, 1, 2, 2]

@@ -1,0 +1,108 @@
+import numpy as np
+import pytest
+import torch
+
+from tests.unit.helpers import TinyCNN, TinyMLP, image_dataset, plane_dataset
+from visualizer.engine.trainer import TrainConfig, Trainer
+
+
+def make(seed=0, dropout=0.2, **cfg):
+    torch.manual_seed(seed)
+    return Trainer(TinyMLP(dropout=dropout, batch_norm=True), plane_dataset(), TrainConfig(seed=seed, batch_size=32, **cfg), device="cpu")
+
+
+def losses(trainer, n):
+    trainer.run(n)
+    return trainer.drain_scalars()[1]["train_loss"]
+
+
+def test_same_seed_same_losses():
+    assert np.array_equal(losses(make(), 40), losses(make(), 40))
+    assert not np.array_equal(losses(make(seed=0), 40), losses(make(seed=1), 40))
+
+
+def test_scalars_cover_every_step_without_holes():
+    t = make()
+    t.run(7)
+    steps, first = t.drain_scalars()
+    t.run(5)
+    steps2, second = t.drain_scalars()
+    assert list(steps) == list(range(1, 8)) and list(steps2) == list(range(8, 13))
+    assert np.all(np.isfinite(first["train_loss"])) and np.all((first["train_acc"] >= 0) & (first["train_acc"] <= 1))
+    assert np.allclose(second["lr"], 1e-3)
+
+
+def test_scalar_buffer_overflow_keeps_everything():
+    torch.manual_seed(0)
+    t = Trainer(TinyMLP(), plane_dataset(), TrainConfig(batch_size=16), device="cpu", buffer_steps=8)
+    t.run(30)
+    steps, vals = t.drain_scalars()
+    assert list(steps) == list(range(1, 31)) and vals["train_loss"].shape == (30,)
+
+
+def test_evaluate_matches_a_plain_forward_pass_and_restores_mode():
+    t = make()
+    t.run(5)
+    t.model.train()
+    loss, acc = t.evaluate()
+    assert t.model.training
+    t.model.eval()
+    with torch.no_grad():
+        logits = t.model(t.x_val)
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(logits, t.y_val))
+    assert float(acc) == pytest.approx(float((logits.argmax(1) == t.y_val).float().mean()))
+
+
+def test_commands_apply_between_steps():
+    t = make()
+    t.submit("lr", 0.05)
+    t.submit("weight_decay", 0.01)
+    t.submit("dropout", 0.5)
+    assert t.optimizer.param_groups[0]["lr"] == 1e-3  # not yet
+    t.step()
+    assert t.optimizer.param_groups[0]["lr"] == 0.05 and t.optimizer.param_groups[0]["weight_decay"] == 0.01
+    assert t.model.drop.p == 0.5
+    t.submit("optimizer", "sgd")
+    t.submit("batch_size", 8)
+    t.step()
+    assert isinstance(t.optimizer, torch.optim.SGD) and t.config.batch_size == 8
+
+
+def test_bad_command_values_are_refused_with_a_message():
+    t = make()
+    with pytest.raises(ValueError, match="unknown setting"):
+        t.submit("colour", 1)
+    t.submit("lr", -1.0)
+    with pytest.raises(ValueError, match="learning rate"):
+        t.step()
+    with pytest.raises(ValueError, match="batch size"):
+        TrainConfig(batch_size=0).validated()
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="lbfgs").validated()
+
+
+def test_reset_restores_initial_weights_and_losses():
+    t = make()
+    first = losses(t, 20)
+    t.submit("reset")
+    t.step()  # applies reset, then trains one step
+    assert t.step_count == 1
+    t.run(19)
+    assert np.array_equal(first, t.drain_scalars()[1]["train_loss"])
+
+
+def test_epochs_and_steps_left():
+    torch.manual_seed(0)
+    t = Trainer(TinyCNN(), image_dataset(n=96), TrainConfig(batch_size=10), device="cpu")
+    assert t.steps_per_epoch == 7  # 72 training samples, batches of 10, last partial dropped
+    t.run(3)
+    assert t.steps_left_in_epoch() == 4
+    assert t.epoch == pytest.approx(30 / 72)
+
+
+def test_nonfinite_flag_is_kept_on_device():
+    t = make(lr=10.0, optimizer="sgd", dropout=0.0)
+    with torch.no_grad():
+        t.model.head.weight.fill_(float("inf"))
+    t.step()
+    assert bool(t.nonfinite)

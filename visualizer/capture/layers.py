@@ -1,0 +1,74 @@
+"""Which modules of a model are worth watching, in the order the forward pass runs them."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from visualizer.stream.frames import LayerInfo
+
+# Leaves whose output is a copy or reshaping of their input: nothing new to see.
+SKIPPED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity, nn.Flatten, nn.Unflatten)
+
+
+def first_tensor(value: object) -> torch.Tensor | None:
+    """The first tensor in a module output (tensors, tuples such as an LSTM's, dicts)."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        for v in value:
+            t = first_tensor(v)
+            if t is not None:
+                return t
+    if isinstance(value, dict):
+        for v in value.values():
+            t = first_tensor(v)
+            if t is not None:
+                return t
+    return None
+
+
+def discover_layers(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
+    """Leaf modules in the order of their first call on ``example`` (eval mode, no grad).
+
+    Dropout, identity and flatten leaves are skipped. Hooks are removed and the
+    train/eval mode restored even if the forward pass raises.
+    """
+    named = {m: n for n, m in model.named_modules() if n and not any(True for _ in m.children())}
+    order: list[LayerInfo] = []
+    seen: set[str] = set()
+
+    def hook(module: nn.Module, _inputs: object, output: object) -> None:
+        name = named[module]
+        out = first_tensor(output)
+        if name in seen or out is None or isinstance(module, SKIPPED):
+            return
+        seen.add(name)
+        n_params = sum(p.numel() for p in module.parameters(recurse=False))
+        order.append(LayerInfo(name, type(module).__name__, tuple(out.shape[1:]), n_params))
+
+    handles = [m.register_forward_hook(hook) for m in named]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return order
+
+
+def parametrised(model: nn.Module, layers: list[LayerInfo]) -> list[str]:
+    """Names among ``layers`` that own trainable parameters directly."""
+    modules = dict(model.named_modules())
+    return [l.name for l in layers if any(p.requires_grad for p in modules[l.name].parameters(recurse=False))]
+
+
+def hook_count(model: nn.Module) -> int:
+    """Forward, pre-forward and backward hooks still attached anywhere in ``model``."""
+    total = 0
+    for m in model.modules():
+        total += len(m._forward_hooks) + len(m._forward_pre_hooks) + len(m._backward_hooks)
+        total += len(getattr(m, "_backward_pre_hooks", {}))
+    return total

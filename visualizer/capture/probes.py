@@ -1,0 +1,249 @@
+"""Probes: attach to a model from outside, record one pass, reduce on the device.
+
+Every probe removes its hooks in ``finally``. None of them changes what it watches:
+the activation probe runs in eval mode on a fixed probe batch and restores the
+random-number state and the train/eval mode afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from visualizer.capture.layers import first_tensor
+
+
+@contextlib.contextmanager
+def preserved_state(model: nn.Module, device: torch.device) -> Iterator[None]:
+    """Eval mode and forked random-number state for the duration; both restored after."""
+    was_training = model.training
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        model.eval()
+        try:
+            yield
+        finally:
+            model.train(was_training)
+
+
+def record_outputs(
+    model: nn.Module, x: torch.Tensor, layers: Sequence[str], grad: bool = False
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Run ``model(x)`` once and return (output, {layer: its output tensor}).
+
+    The caller picks the mode and grad state; hooks are removed even if the forward raises.
+    """
+    modules = dict(model.named_modules())
+    missing = [n for n in layers if n not in modules]
+    if missing:
+        raise KeyError(f"no such layer(s) in the model: {', '.join(missing)}")
+    outputs: dict[str, torch.Tensor] = {}
+
+    def make_hook(name: str):
+        def hook(_m: nn.Module, _i: object, out: object) -> None:
+            t = first_tensor(out)
+            if t is not None and name not in outputs:
+                outputs[name] = t
+        return hook
+
+    handles = [modules[n].register_forward_hook(make_hook(n)) for n in layers]
+    try:
+        with torch.set_grad_enabled(grad):
+            out = model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return first_tensor(out), outputs
+
+
+def capture_activations(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Full-resolution outputs of ``layers`` for ``x`` (eval mode, no grad, state restored)."""
+    device = x.device
+    with preserved_state(model, device):
+        _, outs = record_outputs(model, x, layers)
+    return {k: v.detach() for k, v in outs.items()}
+
+
+def reduce_activation(a: torch.Tensor, max_channels: int, map_size: int, max_units: int) -> dict[str, torch.Tensor]:
+    """Display-sized summary of one layer's output (P, ...) on the device."""
+    a = a.detach().float()
+    if a.dim() == 4:  # (P, C, H, W) feature maps
+        maps = a[:, :max_channels]
+        h, w = maps.shape[-2:]
+        if h > map_size or w > map_size:
+            maps = F.adaptive_avg_pool2d(maps, (min(h, map_size), min(w, map_size)))
+        alive = (a > 0).flatten(2).any(2).any(0)
+        mean, peak = a.mean((2, 3)), a.amax((2, 3))
+    elif a.dim() == 3:  # (P, T, D) sequences: tokens by features
+        maps = a[:, :max_units, :max_units]
+        alive = (a > 0).any(1).any(0)
+        mean, peak = a.mean(1), a.amax(1)
+    else:
+        a = a.reshape(a.shape[0], -1)
+        maps = a[:, :max_units]
+        alive = (a > 0).any(0)
+        mean, peak = a, a
+    return {
+        "maps": maps.half(),
+        "channel_mean": mean,
+        "channel_max": peak,
+        "dead_fraction": 1.0 - alive.float().mean(),
+        "norm": a.pow(2).mean().sqrt(),
+    }
+
+
+class ActivationProbe:
+    """Records every watched layer on a fixed probe batch, with activation gradients.
+
+    The gradients are d(mean cross-entropy on the probe batch)/d(layer output), taken
+    with ``torch.autograd.grad`` so the parameters' ``.grad`` stay untouched.
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[str],
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        max_channels: int = 32,
+        map_size: int = 16,
+        max_units: int = 256,
+    ) -> None:
+        self.layers = list(layers)
+        self.inputs, self.labels = inputs, labels
+        self.max_channels, self.map_size, self.max_units = max_channels, map_size, max_units
+
+    def capture(self, model: nn.Module) -> dict[str, Any]:
+        """Device tensors: {"layers": {name: summary}, "probs": (P, K)}."""
+        with preserved_state(model, self.inputs.device):
+            logits, outs = record_outputs(model, self.inputs, self.layers, grad=True)
+            reduced = {
+                n: reduce_activation(outs[n], self.max_channels, self.map_size, self.max_units)
+                for n in self.layers
+                if n in outs
+            }
+            needs = [n for n in reduced if outs[n].requires_grad]
+            if needs:
+                loss = F.cross_entropy(logits, self.labels)
+                grads = torch.autograd.grad(loss, [outs[n] for n in needs], allow_unused=True)
+                for n, g in zip(needs, grads):
+                    if g is not None:
+                        reduced[n]["grad_norm"] = g.detach().float().pow(2).mean().sqrt()
+            probs = logits.detach().float().softmax(-1)
+        return {"layers": reduced, "probs": probs}
+
+
+class GradientProbe:
+    """Per-layer gradient norm, weight norm, update-to-weight ratio and histograms.
+
+    Histogram edges are fixed per layer at the first capture (weights: linear over
+    twice the initial range; gradients: log10 |g| from ``grad_range``), so histograms
+    from different steps line up as a heat map.
+    """
+
+    def __init__(self, layers: Sequence[str], weight_bins: int = 41, grad_bins: int = 40, grad_range: tuple[float, float] = (-10.0, 0.0)) -> None:
+        self.layers = list(layers)
+        self.weight_bins, self.grad_bins = weight_bins, grad_bins
+        self.grad_edges = np.linspace(grad_range[0], grad_range[1], grad_bins + 1)
+        self.weight_edges: dict[str, np.ndarray] = {}
+        self._before: dict[str, torch.Tensor] = {}
+        self._stats: dict[str, dict[str, torch.Tensor]] = {}
+
+    @staticmethod
+    def _flat(module: nn.Module, grads: bool) -> torch.Tensor:
+        parts = []
+        for p in module.parameters(recurse=False):
+            if not p.requires_grad:
+                continue
+            t = p.grad if grads else p
+            parts.append(torch.zeros_like(p).reshape(-1) if t is None else t.detach().reshape(-1).float())
+        return torch.cat(parts) if parts else torch.zeros(0)
+
+    def after_backward(self, model: nn.Module) -> None:
+        modules = dict(model.named_modules())
+        self._before, self._stats = {}, {}
+        lo, hi = float(self.grad_edges[0]), float(self.grad_edges[-1])
+        for name in self.layers:
+            m = modules[name]
+            w, g = self._flat(m, grads=False), self._flat(m, grads=True)
+            if w.numel() == 0:
+                continue
+            if name not in self.weight_edges:  # first capture only: one small host read
+                span = 2.0 * max(float(w.abs().max()), 1e-6)
+                self.weight_edges[name] = np.linspace(-span, span, self.weight_bins + 1)
+            we = self.weight_edges[name]
+            self._before[name] = w.clone()
+            self._stats[name] = {
+                "grad_norm": g.norm(),
+                "weight_norm": w.norm(),
+                "weight_hist": torch.histc(w.clamp(we[0], we[-1]), self.weight_bins, float(we[0]), float(we[-1])),
+                "grad_hist": torch.histc(torch.log10(g.abs() + 1e-30).clamp(lo, hi), self.grad_bins, lo, hi),
+            }
+
+    def after_update(self, model: nn.Module) -> None:
+        modules = dict(model.named_modules())
+        for name, before in self._before.items():
+            after = self._flat(modules[name], grads=False)
+            self._stats[name]["update_ratio"] = (after - before).norm() / (before.norm() + 1e-12)
+        self._before = {}
+
+    def take(self) -> dict[str, dict[str, torch.Tensor]]:
+        """Device tensors of the last armed step, then forget them."""
+        stats, self._stats = self._stats, {}
+        return stats
+
+
+def filter_images(model: nn.Module, layers: Sequence[str], input_shape: tuple[int, ...], max_filters: int = 64) -> dict[str, torch.Tensor]:
+    """Kernels as images: the first layer's in colour (h, w, 3) when the input is RGB,
+    deeper conv kernels averaged over input channels (h, w). A first Linear layer on an
+    image input is shown as one image per unit, shaped like the input."""
+    modules = dict(model.named_modules())
+    out: dict[str, torch.Tensor] = {}
+    first = True
+    for name in layers:
+        m = modules[name]
+        w = getattr(m, "weight", None)
+        if not isinstance(w, torch.Tensor) or not isinstance(m, (nn.Conv2d, nn.Linear)):
+            continue
+        w = w.detach().float()[:max_filters]
+        if isinstance(m, nn.Conv2d):
+            if first and w.shape[1] == 3:
+                out[name] = w.permute(0, 2, 3, 1)
+            else:
+                out[name] = w.mean(1)
+        elif first and len(input_shape) == 3 and w.shape[1] == int(np.prod(input_shape)):
+            img = w.reshape(w.shape[0], *input_shape)
+            out[name] = img.permute(0, 2, 3, 1) if input_shape[0] == 3 else img.mean(1)
+        first = False
+    return out
+
+
+class PlaneProbe:
+    """For 2-D inputs: the model's class probabilities and each hidden unit's output over
+    a grid covering the data (decision regions, and TensorFlow-Playground-style unit maps)."""
+
+    def __init__(self, layers: Sequence[str], points: torch.Tensor, resolution: int = 64, max_units: int = 16, margin: float = 0.15) -> None:
+        lo, hi = points.min(0).values, points.max(0).values
+        pad = (hi - lo) * margin
+        lo, hi = (lo - pad).cpu(), (hi + pad).cpu()
+        self.extent = (float(lo[0]), float(hi[0]), float(lo[1]), float(hi[1]))
+        xs = torch.linspace(self.extent[0], self.extent[1], resolution)
+        ys = torch.linspace(self.extent[2], self.extent[3], resolution)
+        gy, gx = torch.meshgrid(ys, xs, indexing="ij")  # row = y, column = x
+        self.grid = torch.stack([gx.reshape(-1), gy.reshape(-1)], 1).to(points.device, points.dtype)
+        self.layers, self.resolution, self.max_units = list(layers), resolution, max_units
+
+    def capture(self, model: nn.Module) -> dict[str, Any]:
+        """Device tensors: {"probs": (R, R, K), "units": {layer: (U, R, R)}} (rows are y)."""
+        r = self.resolution
+        with preserved_state(model, self.grid.device):
+            logits, outs = record_outputs(model, self.grid, self.layers)
+        units = {}
+        for name, a in outs.items():
+            if a.dim() == 2:
+                units[name] = a[:, : self.max_units].detach().float().T.reshape(-1, r, r)
+        return {"probs": logits.detach().float().softmax(-1).reshape(r, r, -1), "units": units}

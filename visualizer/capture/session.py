@@ -1,0 +1,364 @@
+"""The one training loop: a trainer, its probes and a mailbox, with play/pause/step controls.
+
+The UI's worker thread, the headless ``train`` command and scripts all drive a
+:class:`TrainingSession`. Control calls are thread-safe: they queue a message that the
+loop applies between steps. Capture happens only on armed steps, at most every
+``every_k_steps`` steps, at most ``max_rate_hz`` times a second, and only as often as
+keeps capture below ``budget`` of the wall time; other steps attach no hook and never
+synchronise with the host.
+"""
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from visualizer.capture.layers import LayerInfo, discover_layers, parametrised
+from visualizer.capture.probes import ActivationProbe, GradientProbe, PlaneProbe, filter_images, preserved_state
+from visualizer.capture.transfer import to_host
+from visualizer.engine.trainer import Trainer
+from visualizer.stream.frames import Frame, LayerActivation, LayerGradient, ProbeOutputs, RunInfo, ScalarChunk
+from visualizer.stream.mailbox import Mailbox
+
+
+@dataclass
+class CaptureSettings:
+    """How often and how much to capture (see the module docstring)."""
+
+    probe_size: int = 16
+    every_k_steps: int = 1
+    max_rate_hz: float = 30.0
+    budget: float = 0.05
+    val_interval_s: float = 1.0
+    max_channels: int = 32
+    map_size: int = 16
+    max_units: int = 256
+    threads: int | None = None  # CPU threads for torch in the loop's thread; None: all but one core
+
+
+def default_threads() -> int:
+    """All cores but one (left to the UI), at least one."""
+    import os
+
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
+    """A fixed probe batch: validation samples taken round-robin over the classes."""
+    labels = labels.cpu()
+    by_class = [torch.nonzero(labels == c).flatten().tolist() for c in torch.unique(labels).tolist()]
+    picked: list[int] = []
+    depth = 0
+    while len(picked) < min(size, labels.numel()):
+        for members in by_class:
+            if depth < len(members) and len(picked) < size:
+                picked.append(members[depth])
+        depth += 1
+    return torch.tensor(picked, dtype=torch.long)
+
+
+class TrainingSession:
+    """Ties a :class:`Trainer` to its probes and a :class:`Mailbox`."""
+
+    def __init__(self, trainer: Trainer, mailbox: Mailbox | None = None, settings: CaptureSettings | None = None) -> None:
+        self.trainer = trainer
+        self.mailbox = mailbox or Mailbox()
+        self.settings = settings or CaptureSettings()
+        s = self.settings
+        idx = probe_indices(trainer.y_val, s.probe_size)
+        self.probe_x = trainer.x_val[idx.to(trainer.device)]
+        self.probe_y = trainer.y_val[idx.to(trainer.device)]
+        self.layers: list[LayerInfo] = discover_layers(trainer.model, self.probe_x[:1])
+        self.layer_order = [l.name for l in self.layers]
+        self.param_layers = parametrised(trainer.model, self.layers)
+        self.activation_probe = ActivationProbe(self.layer_order, self.probe_x, self.probe_y, s.max_channels, s.map_size, s.max_units)
+        self.gradient_probe = GradientProbe(self.param_layers)
+        self._probe_static = (idx.numpy(), self.probe_y.cpu().numpy(), self.probe_x.cpu().float().numpy())
+        is_plane = trainer.x_train.dim() == 2 and trainer.x_train.shape[1] == 2
+        self.plane_probe = PlaneProbe(self.layer_order, trainer.x_train) if is_plane else None
+        # control state, touched only by the loop thread
+        self.playing = False
+        self.pending_steps = 0
+        self.speed_limit: float | None = None
+        self.captures = 0
+        self._controls: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._armed = False
+        self._force = False
+        self._last_capture_step = -(10**9)
+        self._last_capture_time = -math.inf
+        self._last_capture_end = -math.inf
+        self._last_val_time = -math.inf
+        self._capture_cost = 0.0
+
+    def run_info(self, spec: dict[str, Any] | None = None) -> RunInfo:
+        """The run's static description for the views."""
+        from dataclasses import asdict
+
+        from visualizer.engine.devices import describe_device
+
+        t, ds = self.trainer, self.trainer.dataset
+        idx, labels, inputs = self._probe_static
+        plane = self.plane_probe is not None
+        return RunInfo(
+            model_name=type(t.model).__name__,
+            data_name=ds.name,
+            data_kind=ds.kind,
+            input_shape=tuple(ds.input_shape),
+            class_names=list(ds.class_names),
+            layers=list(self.layers),
+            param_layers=list(self.param_layers),
+            num_params=sum(p.numel() for p in t.model.parameters()),
+            device=describe_device(t.device),
+            init_scheme=getattr(t.model, "init_scheme", "default"),
+            config=asdict(t.config),
+            spec=dict(spec or getattr(t.model, "spec", {}) or {}),
+            probe_indices=idx,
+            probe_labels=labels,
+            probe_inputs=inputs,
+            points=ds.x_train.numpy() if plane else None,
+            point_labels=ds.y_train.numpy() if plane else None,
+            steps_per_epoch=t.steps_per_epoch,
+        )
+
+    # ------------------------------------------------------------ thread-safe controls
+    def _control(self, name: str, value: Any = None) -> None:
+        self._controls.put((name, value))
+        self._wake.set()
+
+    def play(self) -> None:
+        self._control("play")
+
+    def pause(self) -> None:
+        self._control("pause")
+
+    def step_n(self, n: int = 1) -> None:
+        """Advance exactly ``n`` steps, then pause; the last one is always captured."""
+        self._control("step", int(n))
+
+    def run_to_epoch_end(self) -> None:
+        self._control("epoch")
+
+    def set_speed_limit(self, steps_per_s: float | None) -> None:
+        self._control("speed", steps_per_s)
+
+    def submit(self, name: str, value: Any = None) -> None:
+        """Queue a trainer command (hyperparameter or "reset"), applied between steps."""
+        self._control("command", (name, value))
+
+    def save(self, path: str, description: dict[str, Any] | None = None) -> None:
+        """Save a checkpoint between steps; the outcome is posted on the "notice" or "error" stream."""
+        self._control("save", (path, description or {}))
+
+    def request_capture(self) -> None:
+        """Capture the current state now (used while paused, e.g. after a selection change)."""
+        self._control("capture")
+
+    def arm(self) -> None:
+        """Ask for a capture on the next step that the cadence allows (display timer)."""
+        self._armed = True
+
+    # ------------------------------------------------------------ the loop
+    def _apply_controls(self) -> None:
+        while True:
+            try:
+                name, value = self._controls.get_nowait()
+            except queue.Empty:
+                return
+            if name == "play":
+                self.playing, self.pending_steps = True, 0
+            elif name == "pause":
+                if self.playing or self.pending_steps:
+                    self._force = True  # show exactly the state we stopped at
+                    self.capture_now()
+                self.playing, self.pending_steps = False, 0
+            elif name == "step":
+                self.playing, self.pending_steps = False, self.pending_steps + max(0, value)
+            elif name == "epoch":
+                self.playing, self.pending_steps = False, self.trainer.steps_left_in_epoch()
+            elif name == "speed":
+                self.speed_limit = value if value and value > 0 else None
+            elif name == "command":
+                self.trainer.submit(*value)
+                if value[0] == "reset":
+                    self.trainer.apply_commands()
+                    self.gradient_probe = GradientProbe(self.param_layers)
+                    self.capture_now()
+            elif name == "capture":
+                self.capture_now()
+            elif name == "save":
+                self._save(*value)
+
+    def _save(self, path: str, description: dict[str, Any]) -> None:
+        from visualizer.engine.checkpoint import save_checkpoint
+
+        t = self.trainer
+        desc = {"model": getattr(t.model, "spec", {}), "data": t.dataset.describe(), "step": t.step_count, **description}
+        try:
+            saved = save_checkpoint(path, t.model, desc)
+        except (OSError, ValueError) as exc:
+            self.mailbox.put("error", {"step": t.step_count, "message": f"Could not save the model: {exc}", "detail": ""})
+            return
+        self.mailbox.put("notice", {"message": f"Saved the model at step {t.step_count} to {saved}"})
+
+    @property
+    def busy(self) -> bool:
+        return self.playing or self.pending_steps > 0
+
+    def serve(self, stop: threading.Event, on_error: Any = None) -> None:
+        """Loop until ``stop`` is set: apply controls, train while playing or stepping.
+
+        An exception in a step pauses training and is posted on the "error" stream (and
+        passed to ``on_error``); the loop keeps serving so the person can fix settings.
+        """
+        if self.trainer.device.type == "cpu":
+            torch.set_num_threads(self.settings.threads or default_threads())
+        next_slot = time.monotonic()
+        while not stop.is_set():
+            try:
+                self._apply_controls()
+                if not self.busy:
+                    self._wake.wait(0.05)
+                    self._wake.clear()
+                    continue
+                last = self.pending_steps == 1
+                if last:
+                    self._force = True
+                self.step()
+                if self.pending_steps:
+                    self.pending_steps -= 1
+                if self.speed_limit:
+                    next_slot = max(next_slot + 1.0 / self.speed_limit, time.monotonic() - 1.0)
+                    stop.wait(max(0.0, next_slot - time.monotonic()))
+            except Exception as exc:  # a person's model or settings broke the step
+                self.playing, self.pending_steps = False, 0
+                message = f"{type(exc).__name__}: {exc}"
+                self.mailbox.put("error", {"step": self.trainer.step_count, "message": message, "detail": traceback.format_exc()})
+                if on_error is not None:
+                    on_error(exc)
+
+    def step(self) -> Frame | None:
+        """One training step; captured (and returned) if armed and the cadence allows."""
+        if not self._due():
+            self.trainer.step()
+            return None
+        t0 = time.perf_counter()
+        self.trainer.step(observer=self.gradient_probe)
+        return self._publish(self.gradient_probe.take(), t0)
+
+    def run(self, steps: int, stop: threading.Event | None = None) -> int:
+        """Headless: run ``steps`` steps (capturing when armed); returns steps run."""
+        done = 0
+        while done < steps and not (stop is not None and stop.is_set()):
+            self._apply_controls()
+            self.step()
+            done += 1
+        return done
+
+    def _due(self) -> bool:
+        if self._force:
+            return True
+        if not self._armed:
+            return False
+        s = self.settings
+        if self.trainer.step_count + 1 - self._last_capture_step < s.every_k_steps:
+            return False
+        # capture share = cost / (cost + gap) <= budget  <=>  gap >= cost * (1 - budget) / budget
+        gap = self._capture_cost * (1.0 - s.budget) / s.budget
+        now = time.monotonic()
+        return now - self._last_capture_time >= 1.0 / s.max_rate_hz and now - self._last_capture_end >= gap
+
+    def capture_now(self) -> Frame:
+        """Capture the current weights without training (no gradients in this frame)."""
+        return self._publish({}, time.perf_counter())
+
+    def _publish(self, grads: dict[str, Any], t0: float) -> Frame:
+        trainer = self.trainer
+        model = trainer.model
+        now = time.monotonic()
+        with torch.no_grad():
+            filters = filter_images(model, self.layer_order, tuple(self.probe_x.shape[1:]))
+        tree: dict[str, Any] = {
+            "acts": self.activation_probe.capture(model),
+            "grads": grads,
+            "filters": filters,
+            "nonfinite": trainer.nonfinite,
+        }
+        if self.plane_probe is not None:
+            tree["plane"] = self.plane_probe.capture(model)
+        want_val = self._force or now - self._last_val_time >= self.settings.val_interval_s
+        if want_val:
+            with preserved_state(model, trainer.device):
+                tree["val"] = trainer.evaluate()
+        steps, parts, lrs = trainer.take_scalar_rows()
+        tree["scalars"] = parts
+        host = to_host(tree)
+        frame = self._frame(host, steps, lrs, now)
+        self._armed = self._force = False
+        self._last_capture_step = trainer.step_count
+        self._last_capture_time = now
+        if want_val:
+            self._last_val_time = now
+        cost = time.perf_counter() - t0
+        self._capture_cost = cost if self.captures == 0 else 0.8 * self._capture_cost + 0.2 * cost
+        self.captures += 1
+        self._last_capture_end = time.monotonic()
+        self.mailbox.put("train", frame)
+        return frame
+
+    def _frame(self, host: dict[str, Any], steps: np.ndarray, lrs: np.ndarray, now: float) -> Frame:
+        rows = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in host["scalars"]] or [np.zeros((0, 2))])
+        scalars = ScalarChunk(steps, {"train_loss": rows[:, 0], "train_acc": rows[:, 1], "lr": lrs})
+        acts = {}
+        for info in self.layers:
+            r = host["acts"]["layers"].get(info.name)
+            if r is None:
+                continue
+            acts[info.name] = LayerActivation(
+                name=info.name,
+                shape=info.output_shape,
+                maps=r["maps"].astype(np.float32),
+                channel_mean=r["channel_mean"],
+                channel_max=r["channel_max"],
+                dead_fraction=float(r["dead_fraction"]),
+                norm=float(r["norm"]),
+                grad_norm=float(r.get("grad_norm", np.nan)),
+            )
+        grads = {
+            name: LayerGradient(
+                name=name,
+                grad_norm=float(g["grad_norm"]),
+                weight_norm=float(g["weight_norm"]),
+                update_ratio=float(g.get("update_ratio", np.nan)),
+                weight_hist=g["weight_hist"],
+                grad_hist=g["grad_hist"],
+                weight_edges=self.gradient_probe.weight_edges[name],
+                grad_edges=self.gradient_probe.grad_edges,
+            )
+            for name, g in host["grads"].items()
+        }
+        idx, labels, inputs = self._probe_static
+        val = None
+        if "val" in host:
+            val = {"val_loss": float(host["val"][0]), "val_acc": float(host["val"][1]), "step": self.trainer.step_count}
+        return Frame(
+            step=self.trainer.step_count,
+            time=now,
+            epoch=self.trainer.epoch,
+            scalars=scalars,
+            val=val,
+            layer_order=self.layer_order,
+            activations=acts,
+            gradients=grads,
+            filters=host["filters"],
+            probe=ProbeOutputs(idx, labels, host["acts"]["probs"], inputs),
+            plane=None if "plane" not in host else {**host["plane"], "extent": self.plane_probe.extent},
+            info={"nonfinite": bool(host["nonfinite"]), "lr": self.trainer.config.lr},
+        )

@@ -1,0 +1,58 @@
+"""One device-to-host copy per frame: pack many small tensors, copy once, unpack as numpy."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def to_host(tree: Any) -> Any:
+    """Copy every tensor in a nested dict/list/tuple to numpy with a single transfer.
+
+    Floating tensors come back as float32 (float16 stays float16 in value range but is
+    returned as float32), integer and bool tensors keep their kind via float64 packing.
+    """
+    leaves: list[torch.Tensor] = []
+
+    def collect(node: Any) -> None:
+        if isinstance(node, torch.Tensor):
+            leaves.append(node)
+        elif isinstance(node, dict):
+            for v in node.values():
+                collect(v)
+        elif isinstance(node, (list, tuple)):
+            for v in node:
+                collect(v)
+
+    collect(tree)
+    if not leaves:
+        return tree
+    wide = any(not t.is_floating_point() for t in leaves)
+    dtype = torch.float64 if wide and leaves[0].device.type != "mps" else torch.float32
+    flat = torch.cat([t.detach().reshape(-1).to(dtype) for t in leaves]).cpu().numpy()
+    arrays, offset = [], 0
+    for t in leaves:
+        n = t.numel()
+        chunk = flat[offset : offset + n].reshape(tuple(t.shape))
+        offset += n
+        if t.is_floating_point():
+            arrays.append(chunk.astype(np.float32, copy=False))
+        elif t.dtype == torch.bool:
+            arrays.append(chunk.astype(bool))
+        else:
+            arrays.append(chunk.astype(np.int64))
+    it = iter(arrays)
+
+    def rebuild(node: Any) -> Any:
+        if isinstance(node, torch.Tensor):
+            return next(it)
+        if isinstance(node, dict):
+            return {k: rebuild(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [rebuild(v) for v in node]
+        if isinstance(node, tuple):
+            return tuple(rebuild(v) for v in node)
+        return node
+
+    return rebuild(tree)

@@ -1,0 +1,1 @@
+"""Torch-only training engine: datasets, models, the trainer, devices and checkpoints."""

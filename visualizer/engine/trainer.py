@@ -1,0 +1,282 @@
+"""The training loop: one batch per ``step()``, hyperparameter commands applied between steps.
+
+Per-step loss and accuracy stay on the device in a small buffer and reach the host
+only when someone calls :meth:`Trainer.drain_scalars`, so an uncaptured step never
+synchronises with the host.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import queue
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from visualizer.engine.data.base import Dataset
+from visualizer.engine.devices import pick_device
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SETTABLE = ("lr", "optimizer", "batch_size", "weight_decay", "momentum", "dropout")
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of a run; every field but ``seed`` can change while it runs."""
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    batch_size: int = 64
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    seed: int = 0
+
+    def validated(self) -> TrainConfig:
+        """This config, or ValueError saying which value is out of range and what is allowed."""
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and 0 < self.lr <= 10):
+            raise ValueError(f"learning rate must be a number in (0, 10], got {self.lr!r}")
+        if not (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 65536):
+            raise ValueError(f"batch size must be a whole number from 1 to 65536, got {self.batch_size!r}")
+        if not (math.isfinite(self.weight_decay) and 0 <= self.weight_decay <= 1):
+            raise ValueError(f"weight decay must be in [0, 1], got {self.weight_decay!r}")
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        if not (isinstance(self.seed, int) and 0 <= self.seed < 2**63):
+            raise ValueError(f"seed must be a non-negative whole number, got {self.seed!r}")
+        return self
+
+
+@dataclass(frozen=True)
+class Command:
+    """A change requested from another thread: a ``SETTABLE`` name with a value, or "reset"."""
+
+    name: str
+    value: Any = None
+
+
+class StepObserver(Protocol):
+    """Called inside an armed step: after backward (gradients ready) and after the update."""
+
+    def after_backward(self, model: nn.Module) -> None: ...
+
+    def after_update(self, model: nn.Module) -> None: ...
+
+
+class Trainer:
+    """Trains ``model`` on ``dataset`` with cross-entropy, one batch per :meth:`step`."""
+
+    SCALARS = ("train_loss", "train_acc", "lr")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        dataset: Dataset,
+        config: TrainConfig | None = None,
+        device: torch.device | str | None = None,
+        buffer_steps: int = 1024,
+    ) -> None:
+        self.config = replace(config or TrainConfig()).validated()
+        self.device = pick_device(device) if isinstance(device, (str, type(None))) else device
+        self.dataset = dataset
+        self.model = model.to(self.device)
+        self.x_train = dataset.x_train.to(self.device)
+        self.y_train = dataset.y_train.to(self.device)
+        self.x_val = dataset.x_val.to(self.device)
+        self.y_val = dataset.y_val.to(self.device)
+        self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self._initial_state = copy.deepcopy(self.model.state_dict())
+        self._buffer = torch.zeros((buffer_steps, 2), device=self.device)
+        self._start()
+
+    # ----------------------------------------------------------------- lifecycle
+    def _start(self) -> None:
+        """(Re)start from the initial weights with a fresh optimizer and data order."""
+        torch.manual_seed(self.config.seed)
+        self._data_gen = torch.Generator().manual_seed(self.config.seed)
+        self.step_count = 0
+        self.samples_seen = 0
+        self._perm = self._new_permutation()
+        self._pos = 0
+        self._buffered = 0
+        self._host_chunks: list[np.ndarray] = []
+        self._lrs: list[float] = []
+        self._first_unread_step = 1
+        self.nonfinite = torch.zeros((), dtype=torch.bool, device=self.device)
+        self.optimizer = self._make_optimizer()
+
+    def reset(self) -> None:
+        """Back to the weights this run started with (same seed, same data order)."""
+        self.model.load_state_dict(self._initial_state)
+        self._start()
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        c, params = self.config, [p for p in self.model.parameters() if p.requires_grad]
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay)
+        cls = torch.optim.Adam if c.optimizer == "adam" else torch.optim.AdamW
+        # The fused kernels keep the step count on the device: the plain ones call .item().
+        fusable = self.device.type in ("cpu", "cuda", "mps") and all(p.is_floating_point() for p in params)
+        if fusable:
+            try:
+                return cls(params, lr=c.lr, weight_decay=c.weight_decay, fused=True)
+            except (RuntimeError, ValueError):
+                pass
+        return cls(params, lr=c.lr, weight_decay=c.weight_decay)
+
+    def _new_permutation(self) -> torch.Tensor:
+        return torch.randperm(self.x_train.shape[0], generator=self._data_gen).to(self.device)
+
+    # ----------------------------------------------------------------- commands
+    def submit(self, name: str, value: Any = None) -> None:
+        """Queue a change (thread-safe); it is applied before the next step."""
+        if name != "reset" and name not in SETTABLE:
+            raise ValueError(f"unknown setting {name!r}; settable: {', '.join(SETTABLE)} or 'reset'")
+        self.commands.put(Command(name, value))
+
+    def apply_commands(self) -> list[Command]:
+        """Apply every queued command now; returns those applied. Bad values raise ValueError."""
+        applied = []
+        while True:
+            try:
+                cmd = self.commands.get_nowait()
+            except queue.Empty:
+                return applied
+            self._apply(cmd)
+            applied.append(cmd)
+
+    def _apply(self, cmd: Command) -> None:
+        if cmd.name == "reset":
+            self.reset()
+            return
+        if cmd.name == "dropout":
+            p = float(cmd.value)
+            if not 0 <= p < 1:
+                raise ValueError(f"dropout must be in [0, 1), got {cmd.value!r}")
+            for m in self.model.modules():
+                if isinstance(m, nn.Dropout):
+                    m.p = p
+            return
+        new = replace(self.config, **{cmd.name: cmd.value}).validated()
+        old, self.config = self.config, new
+        if cmd.name == "optimizer" and new.optimizer != old.optimizer:
+            self.optimizer = self._make_optimizer()
+            return
+        for group in self.optimizer.param_groups:
+            group["lr"], group["weight_decay"] = new.lr, new.weight_decay
+            if "momentum" in group:
+                group["momentum"] = new.momentum
+
+    # ----------------------------------------------------------------- training
+    @property
+    def steps_per_epoch(self) -> int:
+        return max(1, self.x_train.shape[0] // min(self.config.batch_size, self.x_train.shape[0]))
+
+    @property
+    def epoch(self) -> float:
+        return self.samples_seen / self.x_train.shape[0]
+
+    def steps_left_in_epoch(self) -> int:
+        b, n = min(self.config.batch_size, self.x_train.shape[0]), self.x_train.shape[0]
+        return max(1, (n - self._pos) // b)
+
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.x_train.shape[0]
+        b = min(self.config.batch_size, n)
+        if self._pos + b > n:
+            self._perm, self._pos = self._new_permutation(), 0
+        idx = self._perm[self._pos : self._pos + b]
+        self._pos += b
+        self.samples_seen += b
+        return self.x_train[idx], self.y_train[idx]
+
+    def step(self, observer: StepObserver | None = None) -> torch.Tensor:
+        """Train on one batch; returns the loss as a device tensor (no host sync)."""
+        self.apply_commands()
+        x, y = self._next_batch()
+        self.model.train()
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if observer is not None:
+            observer.after_backward(self.model)
+        self.optimizer.step()
+        if observer is not None:
+            observer.after_update(self.model)
+        loss = loss.detach()
+        acc = (logits.detach().argmax(1) == y).float().mean()
+        self.nonfinite |= ~torch.isfinite(loss)
+        self._record(loss, acc)
+        self.step_count += 1
+        return loss
+
+    def run(self, steps: int, stop: Any = None) -> int:
+        """Run up to ``steps`` steps; ``stop`` (e.g. a threading.Event) ends early. Returns steps run."""
+        done = 0
+        while done < steps and not (stop is not None and stop.is_set()):
+            self.step()
+            done += 1
+        return done
+
+    def _record(self, loss: torch.Tensor, acc: torch.Tensor) -> None:
+        if self._buffered == self._buffer.shape[0]:
+            self._flush()  # rare: nobody drained for buffer_steps steps
+        self._buffer[self._buffered] = torch.stack((loss, acc))
+        self._buffered += 1
+        self._lrs.append(self.config.lr)
+
+    def _flush(self) -> None:
+        if self._buffered:
+            self._host_chunks.append(self._buffer[: self._buffered].cpu().numpy().astype(np.float64))
+            self._buffered = 0
+
+    def take_scalar_rows(self) -> tuple[np.ndarray, list[Any], np.ndarray]:
+        """Steps, row blocks (host arrays, then a device tensor) and lrs since the last take.
+
+        The device block is a view of the buffer: copy it before the next step. Each row
+        is (train loss, train accuracy). Lets a capture fold the scalars into its one copy.
+        """
+        parts: list[Any] = list(self._host_chunks)
+        if self._buffered:
+            parts.append(self._buffer[: self._buffered])
+        n = sum(int(p.shape[0]) for p in parts)
+        steps = np.arange(self._first_unread_step, self._first_unread_step + n, dtype=np.int64)
+        lrs = np.asarray(self._lrs, dtype=np.float64)
+        self._host_chunks, self._lrs, self._buffered = [], [], 0
+        self._first_unread_step += n
+        return steps, parts, lrs
+
+    def drain_scalars(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Steps and per-step train loss/accuracy/lr since the last drain (copied to the host)."""
+        steps, parts, lrs = self.take_scalar_rows()
+        blocks = [p.cpu().numpy() if isinstance(p, torch.Tensor) else p for p in parts]
+        rows = np.concatenate(blocks).astype(np.float64) if blocks else np.zeros((0, 2))
+        return steps, {"train_loss": rows[:, 0], "train_acc": rows[:, 1], "lr": lrs}
+
+    @torch.no_grad()
+    def evaluate(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None, batch: int = 2048) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean loss and accuracy on (x, y), the validation split by default, as device tensors."""
+        x = self.x_val if x is None else x
+        y = self.y_val if y is None else y
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            loss_sum = torch.zeros((), device=self.device)
+            correct = torch.zeros((), device=self.device)
+            for i in range(0, x.shape[0], batch):
+                logits = self.model(x[i : i + batch])
+                loss_sum += F.cross_entropy(logits, y[i : i + batch], reduction="sum")
+                correct += (logits.argmax(1) == y[i : i + batch]).sum()
+            n = max(1, x.shape[0])
+            return loss_sum / n, correct / n
+        finally:
+            self.model.train(was_training)
+
+    def describe(self) -> dict[str, Any]:
+        return {"config": asdict(self.config), "device": str(self.device), "step": self.step_count}

@@ -1,0 +1,54 @@
+"""Start the desktop app: check for a display, create the window, start the demo run."""
+from __future__ import annotations
+
+import os
+import sys
+
+HEADLESS_PLATFORMS = ("offscreen", "minimal", "vnc", "eglfs", "linuxfb")
+
+
+def display_problem() -> str | None:
+    """A one-line explanation if no display can be reached (Linux/BSD), else None."""
+    if not sys.platform.startswith(("linux", "freebsd", "openbsd")):
+        return None
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if platform.split(":")[0] in HEADLESS_PLATFORMS:
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    return ("visualizer: no display found (DISPLAY and WAYLAND_DISPLAY are unset). Train without a window with "
+            "'visualizer train --help', or render off-screen with QT_QPA_PLATFORM=offscreen "
+            "(e.g. 'QT_QPA_PLATFORM=offscreen visualizer --run-steps 100 --screenshot app.png').")
+
+
+def launch(demo: str | None = None, run_steps: int | None = None, screenshot: str | None = None) -> int:
+    """Run the app; with ``run_steps``, train that many steps, optionally save a screenshot, exit."""
+    problem = display_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    from PySide6.QtWidgets import QApplication
+
+    from visualizer.ui.main_window import MainWindow, default_spec
+
+    try:
+        spec = default_spec(demo)
+    except ValueError as exc:
+        print(f"visualizer: error: {exc}", file=sys.stderr)
+        return 2
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("visualizer")
+    app.setOrganizationName("visualizer")
+    window = MainWindow()
+    if demo is None and run_steps is None:
+        spec = window.last_spec() or spec
+    window.show()
+    if run_steps is not None:
+        from visualizer.ui.scripted import ScriptedRun
+
+        script = ScriptedRun(window, run_steps, screenshot)
+        window.start_run(spec)
+        app.exec()
+        return script.exit_code
+    window.start_run(spec)
+    return app.exec()

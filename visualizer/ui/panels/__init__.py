@@ -1,0 +1,35 @@
+"""The dock panels, one module each; ``panel_classes`` gives them in View-menu order."""
+from __future__ import annotations
+
+import importlib
+
+from visualizer.ui.panels.base import Panel, PanelContext
+
+# (module, class): the order of the View menu
+PANEL_MODULES = [
+    ("setup", "SetupPanel"),
+    ("layers", "LayersPanel"),
+    ("samples", "SamplesPanel"),
+    ("activations", "ActivationsPanel"),
+    ("filters", "FiltersPanel"),
+    ("gradients", "GradientsPanel"),
+    ("metrics", "MetricsPanel"),
+    ("plane", "PlanePanel"),
+]
+
+
+def panel_classes() -> list[type[Panel]]:
+    """Every panel class, imported on first use."""
+    classes = []
+    for module, name in PANEL_MODULES:
+        try:
+            mod = importlib.import_module(f"visualizer.ui.panels.{module}")
+        except ModuleNotFoundError as exc:  # TEMPORARY while panels are being written
+            if exc.name != f"visualizer.ui.panels.{module}":
+                raise
+            continue
+        classes.append(getattr(mod, name))
+    return classes
+
+
+__all__ = ["Panel", "PanelContext", "panel_classes"]

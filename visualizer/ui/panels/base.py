@@ -1,0 +1,70 @@
+"""What every panel is: a widget that renders frames and the shared selection."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PySide6.QtWidgets import QWidget
+
+from visualizer.stream.frames import Frame, RunInfo
+from visualizer.stream.history import RunHistory
+from visualizer.ui.selection import Selection
+
+
+@dataclass
+class PanelContext:
+    """Shared, read-mostly state handed to every panel."""
+
+    selection: Selection
+    history: RunHistory
+
+
+class Panel(QWidget):
+    """Base class of the dock panels.
+
+    Subclasses set ``title`` and ``key`` (a stable id, used for the dock's object name
+    and saved layouts) and override ``set_run``, ``render`` and, if they hold
+    per-selection state, ``selection_changed``. ``render`` is called with the newest
+    frame when one arrives and after selection changes; it must update widgets in place
+    and record what it displays in ``self.shown`` (name -> array), so tests can compare
+    the displayed values with the frame.
+    """
+
+    title = "Panel"
+    key = "panel"
+
+    def __init__(self, context: PanelContext) -> None:
+        super().__init__()
+        self.context = context
+        self.selection = context.selection
+        self.history = context.history
+        self.run: RunInfo | None = None
+        self.shown: dict[str, Any] = {}
+        self.setObjectName(f"panel-{self.key}")
+
+    # -- called by the main window -------------------------------------------------
+    def set_run(self, run: RunInfo) -> None:
+        """A new run started (other layers, classes, inputs): rebuild what depends on it."""
+        self.run = run
+        self.shown = {}
+
+    def render(self, frame: Frame | None) -> None:
+        """Show ``frame`` (the newest) for the current selection."""
+
+    def selection_changed(self, changed: frozenset[str]) -> None:
+        """Default: re-render the newest frame for the new selection."""
+        self.render(self.history.latest)
+
+    # -- helpers -------------------------------------------------------------------
+    def selected_layer(self, default_first: bool = True) -> str | None:
+        layer = self.selection.layer
+        if layer is None and default_first and self.run and self.run.layers:
+            return self.run.layers[0].name
+        return layer
+
+    def sample_index(self) -> int:
+        sample = self.selection.sample or 0
+        if self.run is None or not len(self.run.probe_labels):
+            return 0
+        return int(np.clip(sample, 0, len(self.run.probe_labels) - 1))
