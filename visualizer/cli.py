@@ -83,6 +83,8 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                    help="model option, e.g. -M depth=10 -M activation=sigmoid (repeatable)")
     p.add_argument("--data-option", "-D", type=_option, action="append", default=[], metavar="KEY=VALUE",
                    help="dataset option, e.g. -D noise=0.3 (repeatable)")
+    p.add_argument("--baseline", action="store_true",
+                   help="also fit a logistic regression on the raw inputs and report its val_acc (baseline_val_acc)")
     p.add_argument("--save", metavar="PATH", help="write a checkpoint (PATH.safetensors and PATH.json)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results as the last line")
     p.set_defaults(func=cmd_train)
@@ -208,6 +210,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         "seed": args.seed,
         "init": getattr(trainer.model, "init_scheme", "default"),
     }
+    if args.baseline:
+        from visualizer.engine.baseline import logistic_baseline
+
+        result["baseline_val_acc"] = logistic_baseline(trainer.dataset)
     if nonfinite:
         result["stopped"] = "non-finite"
     if args.save:
@@ -226,6 +232,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         print(f"step {result['step']}  train_loss {result['train_loss']:.4f}  val_loss {result['val_loss']:.4f}  "
               f"val_acc {result['val_acc']:.3f}  ({result['steps_per_s']} steps/s on {result['device']})")
+        if "baseline_val_acc" in result:
+            print(f"logistic regression on raw inputs: val_acc {result['baseline_val_acc']:.3f}")
         if "saved" in result:
             print(f"saved {result['saved']}")
     return 3 if nonfinite else 0

@@ -2,32 +2,13 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
 from tests.unit.helpers import TinyCNN, TinyMLP, image_dataset, plane_dataset
 from visualizer.capture.layers import discover_layers, hook_count
 from visualizer.capture.probes import ActivationProbe, GradientProbe, capture_activations, filter_images
 from visualizer.capture.session import CaptureSettings, TrainingSession, probe_indices
+from visualizer.capture.syncs import SyncCounter
 from visualizer.engine.trainer import TrainConfig, Trainer
-
-SYNC_METHODS = {"item", "cpu", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__", "nonzero"}
-
-
-class SyncCounter(TorchFunctionMode):
-    """Counts tensor calls that force a device-to-host synchronisation."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[str] = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "")
-        to_host = name == "to" and args and getattr(args[0], "device", None) is not None and args[0].device.type != "cpu" \
-            and any(str(a) == "cpu" for a in args[1:])
-        if name in SYNC_METHODS or to_host:
-            self.calls.append(name)
-        return func(*args, **(kwargs or {}))
-
 
 def cnn_trainer(seed=0, **cfg):
     torch.manual_seed(seed)

@@ -164,3 +164,10 @@ def test_generation_uses_no_global_rng_state() -> None:
     make_dataset("shapes", n_train=16, n_val=16)
     after = (torch.rand(3), np.random.rand(3))
     assert torch.equal(before[0], after[0]) and np.array_equal(before[1], after[1])
+
+
+def test_whole_number_floats_are_accepted_as_integers() -> None:
+    ds = make_dataset("blobs", n_samples=200.0, n_classes=3.0, seed=np.int64(4))
+    assert ds.params == {"n_samples": 200, "n_classes": 3, "noise": 0.25,
+                         "val_fraction": 0.2, "seed": 4}
+    assert all(type(v) in (int, float) for v in ds.params.values())

@@ -35,8 +35,9 @@ class CaptureSettings:
     probe_size: int = 16
     every_k_steps: int = 1
     max_rate_hz: float = 30.0
-    budget: float = 0.05
-    val_interval_s: float = 1.0
+    budget: float = 0.05  # share of wall time for captures; validation gets a third of it
+    val_interval_s: float = 1.0  # at most this often (and less often when validation is slow)
+    val_samples: int = 512  # live validation on a fixed subset; the full split on demand
     max_channels: int = 32
     map_size: int = 16
     max_units: int = 256
@@ -64,6 +65,12 @@ def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
     return torch.tensor(picked, dtype=torch.long)
 
 
+def _gap(cost: float, budget: float) -> float:
+    """Idle time needed after work costing ``cost`` so that work takes at most ``budget`` of the time:
+    cost / (cost + gap) <= budget  <=>  gap >= cost * (1 - budget) / budget."""
+    return cost * (1.0 - budget) / budget if budget < 1 else 0.0
+
+
 class TrainingSession:
     """Ties a :class:`Trainer` to its probes and a :class:`Mailbox`."""
 
@@ -75,6 +82,7 @@ class TrainingSession:
         idx = probe_indices(trainer.y_val, s.probe_size)
         self.probe_x = trainer.x_val[idx.to(trainer.device)]
         self.probe_y = trainer.y_val[idx.to(trainer.device)]
+        self.val_x, self.val_y = trainer.x_val[: s.val_samples], trainer.y_val[: s.val_samples]
         self.layers: list[LayerInfo] = discover_layers(trainer.model, self.probe_x[:1])
         self.layer_order = [l.name for l in self.layers]
         self.param_layers = parametrised(trainer.model, self.layers)
@@ -95,8 +103,9 @@ class TrainingSession:
         self._last_capture_step = -(10**9)
         self._last_capture_time = -math.inf
         self._last_capture_end = -math.inf
-        self._last_val_time = -math.inf
+        self._last_val_end = -math.inf
         self._capture_cost = 0.0
+        self._val_cost = 0.0
 
     def run_info(self, spec: dict[str, Any] | None = None) -> RunInfo:
         """The run's static description for the views."""
@@ -116,7 +125,7 @@ class TrainingSession:
             layers=list(self.layers),
             param_layers=list(self.param_layers),
             num_params=sum(p.numel() for p in t.model.parameters()),
-            device=describe_device(t.device),
+            device=describe_device(t.device, self.settings.threads or default_threads()),
             init_scheme=getattr(t.model, "init_scheme", "default"),
             config=asdict(t.config),
             spec=dict(spec or getattr(t.model, "spec", {}) or {}),
@@ -270,10 +279,15 @@ class TrainingSession:
         s = self.settings
         if self.trainer.step_count + 1 - self._last_capture_step < s.every_k_steps:
             return False
-        # capture share = cost / (cost + gap) <= budget  <=>  gap >= cost * (1 - budget) / budget
-        gap = self._capture_cost * (1.0 - s.budget) / s.budget
         now = time.monotonic()
+        gap = _gap(self._capture_cost, s.budget * 2 / 3 if s.budget < 1 else 1.0)
         return now - self._last_capture_time >= 1.0 / s.max_rate_hz and now - self._last_capture_end >= gap
+
+    def _val_due(self, now: float) -> bool:
+        if self._force:
+            return True
+        s = self.settings
+        return now - self._last_val_end >= max(s.val_interval_s, _gap(self._val_cost, s.budget / 3 if s.budget < 1 else 1.0))
 
     def capture_now(self) -> Frame:
         """Capture the current weights without training (no gradients in this frame)."""
@@ -293,10 +307,11 @@ class TrainingSession:
         }
         if self.plane_probe is not None:
             tree["plane"] = self.plane_probe.capture(model)
-        want_val = self._force or now - self._last_val_time >= self.settings.val_interval_s
+        want_val = self._val_due(now)
         if want_val:
+            v0 = time.perf_counter()
             with preserved_state(model, trainer.device):
-                tree["val"] = trainer.evaluate()
+                tree["val"] = trainer.evaluate(self.val_x, self.val_y)
         steps, parts, lrs = trainer.take_scalar_rows()
         tree["scalars"] = parts
         host = to_host(tree)
@@ -304,9 +319,12 @@ class TrainingSession:
         self._armed = self._force = False
         self._last_capture_step = trainer.step_count
         self._last_capture_time = now
-        if want_val:
-            self._last_val_time = now
         cost = time.perf_counter() - t0
+        if want_val:
+            val_cost = time.perf_counter() - v0  # includes the shared copy: an overestimate, on the safe side
+            self._val_cost = val_cost if self._val_cost == 0 else 0.8 * self._val_cost + 0.2 * val_cost
+            cost -= val_cost
+            self._last_val_end = time.monotonic()
         self._capture_cost = cost if self.captures == 0 else 0.8 * self._capture_cost + 0.2 * cost
         self.captures += 1
         self._last_capture_end = time.monotonic()

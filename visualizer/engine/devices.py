@@ -34,11 +34,14 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device(pref)
 
 
-def describe_device(device: torch.device) -> str:
-    """Human-readable device name, e.g. 'CUDA (NVIDIA H100)' or 'CPU (2 threads)'."""
+def describe_device(device: torch.device, threads: int | None = None) -> str:
+    """Human-readable device name, e.g. 'CUDA (NVIDIA H100)' or 'CPU (2 threads)'.
+
+    ``threads``: the torch thread count of the thread that trains (default: this thread's).
+    """
     if device.type == "cuda":
         return f"CUDA ({torch.cuda.get_device_name(device)})"
     if device.type == "mps":
         return "Apple MPS"
-    n = torch.get_num_threads()
+    n = threads or torch.get_num_threads()
     return f"CPU ({n} thread{'s' if n != 1 else ''})"

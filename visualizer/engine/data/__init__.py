@@ -31,42 +31,49 @@ def dataset_names() -> list[str]:
     return list(DATASETS)
 
 
-def _integer(name: str, value: Any, low: int, high: int | None = None) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def _integer(name: str, value: Any, low: int, high: int | None = None) -> int:
+    """``value`` as an int (whole floats such as 1000.0 are accepted) within [low, high]."""
+    whole_float = isinstance(value, numbers.Real) and math.isfinite(value) and value == int(value)
+    if isinstance(value, bool) or not (isinstance(value, numbers.Integral) or whole_float):
         raise ValueError(f"{name} must be an integer, got {value!r}")
+    value = int(value)
     if value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ValueError(f"{name} must be {bound}, got {value}")
+    return value
 
 
-def _real(name: str, value: Any) -> float:
+def _real(name: str, value: Any, low: float, high: float | None = None) -> float:
+    """``value`` as a finite float: at least ``low``, or strictly between ``low`` and ``high``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
+    value = float(value)
+    if high is None and value < low:
+        raise ValueError(f"{name} must be at least {low}, got {value}")
+    if high is not None and not low < value < high:
+        raise ValueError(f"{name} must lie strictly between {low} and {high}, got {value}")
+    return value
 
 
-def _check_params(args: dict[str, Any]) -> None:
-    """Raise ``ValueError`` with a readable message if any argument is out of range."""
-    for key, value in args.items():
-        if key == "n_samples":
-            _integer(key, value, 10, _MAX_SAMPLES)
-        elif key in ("n_train", "n_val"):
-            _integer(key, value, len(shapes.CLASS_NAMES), _MAX_SAMPLES)
-        elif key == "n_classes":
-            _integer(key, value, 2, 26)
-        elif key == "upscale":
-            _integer(key, value, 1, 8)
-        elif key == "seed":
-            _integer(key, value, 0)
-        elif key == "noise":
-            if _real(key, value) < 0:
-                raise ValueError(f"noise must be >= 0, got {value}")
-        elif key == "val_fraction":
-            if not 0 < _real(key, value) < 1:
-                raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {value}")
-    if "n_classes" in args and args["n_samples"] < 2 * args["n_classes"]:
-        n, k = args["n_samples"], args["n_classes"]
+_CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "n_samples": lambda k, v: _integer(k, v, 10, _MAX_SAMPLES),
+    "n_train": lambda k, v: _integer(k, v, len(shapes.CLASS_NAMES), _MAX_SAMPLES),
+    "n_val": lambda k, v: _integer(k, v, len(shapes.CLASS_NAMES), _MAX_SAMPLES),
+    "n_classes": lambda k, v: _integer(k, v, 2, 26),
+    "upscale": lambda k, v: _integer(k, v, 1, 8),
+    "seed": lambda k, v: _integer(k, v, 0),
+    "noise": lambda k, v: _real(k, v, 0.0),
+    "val_fraction": lambda k, v: _real(k, v, 0.0, 1.0),
+}
+
+
+def _checked(args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments converted to plain ints and floats; ``ValueError`` if any is out of range."""
+    out = {k: _CHECKS[k](k, v) if k in _CHECKS else v for k, v in args.items()}
+    if "n_classes" in out and out["n_samples"] < 2 * out["n_classes"]:
+        n, k = out["n_samples"], out["n_classes"]
         raise ValueError(f"n_samples ({n}) must be at least twice n_classes ({k})")
+    return out
 
 
 def make_dataset(name: str, **params: Any) -> Dataset:
@@ -86,5 +93,4 @@ def make_dataset(name: str, **params: Any) -> Dataset:
         )
     bound = signature.bind(**params)
     bound.apply_defaults()
-    _check_params(bound.arguments)
-    return builder(**params)
+    return builder(**_checked(bound.arguments))

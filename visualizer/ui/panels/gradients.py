@@ -19,6 +19,7 @@ from visualizer.ui.widgets.log_axis import use_decade_axis
 from visualizer.ui.widgets.plots import HeatmapView, line_plot
 
 HEALTHY_RATIO = 1e-3  # typical order of magnitude of ||update|| / ||weights|| per step
+FEW_POINTS = 20  # curves with fewer points also get dots
 MAX_COLUMNS = 512  # heat-map columns when capture steps are unevenly spaced
 COUNT_LABEL = "log10(1 + count)"
 
@@ -64,7 +65,7 @@ class GradientsPanel(Panel):
         super().__init__(context)
         self.caption = _small(QLabel("Gradient norms appear after the first training step."))
         self.norm_plot = line_plot("step", "gradient norm ‖∇W‖", log_y=True, legend=False)
-        self.ratio_plot = line_plot("step", "update / weight", log_y=True, legend=False)
+        self.ratio_plot = line_plot("step", "‖ΔW‖ / ‖W‖ per step", log_y=True, legend=False)
         self.ratio_plot.setXLink(self.norm_plot)
         self.reference = pg.InfiniteLine(
             pos=np.log10(HEALTHY_RATIO), angle=0, movable=False,
@@ -199,13 +200,20 @@ class GradientsPanel(Panel):
             grad_norm[name] = cols["grad_norm"][has]
             if not len(steps):
                 steps = s[has]
-            norm_curve.setData(s[has], _positive(cols["grad_norm"][has]), connect="finite")
+            marks = self._marks(name, int(has.sum()))
+            norm_curve.setData(s[has], _positive(cols["grad_norm"][has]), connect="finite", **marks)
             known = np.isfinite(cols["update_ratio"])
             update_ratio[name] = cols["update_ratio"][known]
-            ratio_curve.setData(s[known], _positive(cols["update_ratio"][known]), connect="finite")
+            ratio_curve.setData(s[known], _positive(cols["update_ratio"][known]), connect="finite", **marks)
         self.shown = {"grad_norm": grad_norm, "steps": steps, "update_ratio": update_ratio, "hist_layer": layer}
         self._render_caption(layer, grad_norm)
         self._render_histograms(layer, note)
+
+    def _marks(self, name: str, points: int) -> dict:
+        """Dots on the points while a curve has few of them (a single point draws no line)."""
+        if points >= FEW_POINTS:
+            return {"symbol": None}
+        return {"symbol": "o", "symbolSize": 5, "symbolPen": None, "symbolBrush": self.colors[name]}
 
     def _render_caption(self, layer: str | None, grad_norm: dict[str, np.ndarray]) -> None:
         if self.run is not None and not self.run.param_layers:

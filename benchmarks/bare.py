@@ -1,0 +1,47 @@
+"""The reference every throughput ratio divides by: a plain PyTorch training loop."""
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+
+class BareLoop:
+    """forward, cross-entropy, zero_grad, backward, optimizer.step, and nothing else.
+
+    Built from a trainer: a copy of its model (same architecture and initial weights), the
+    same data tensors on the same device, the same batch size, and a fresh optimizer of the
+    same class with the same options (fused Adam where the trainer uses it).
+    """
+
+    def __init__(self, trainer: Any) -> None:
+        self.device: torch.device = trainer.device
+        self.model = copy.deepcopy(trainer.model).train()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = same_optimizer(trainer.optimizer, params)
+        self.x, self.y = trainer.x_train, trainer.y_train
+        self.batch = min(trainer.config.batch_size, self.x.shape[0])
+        self._order = torch.randperm(self.x.shape[0], device=self.device)
+        self._pos = 0
+
+    def step(self) -> None:
+        n = self.x.shape[0]
+        if self._pos + self.batch > n:
+            self._order, self._pos = torch.randperm(n, device=self.device), 0
+        idx = self._order[self._pos : self._pos + self.batch]
+        self._pos += self.batch
+        loss = F.cross_entropy(self.model(self.x[idx]), self.y[idx])
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+
+
+def same_optimizer(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """A new optimizer of ``optimizer``'s class over ``params`` with its current options."""
+    cls = type(optimizer)
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
+    options = {k: v for k, v in optimizer.param_groups[0].items() if k in accepted}
+    return cls(params, **options)

@@ -1,0 +1,54 @@
+"""How long and on what the benchmarks run: full or ``--quick``, and the device."""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Options:
+    """Window lengths and counts shared by every benchmark."""
+
+    device: torch.device
+    quick: bool = False
+
+    @property
+    def pairs(self) -> int:
+        """Interleaved A/B pairs per ratio."""
+        return 3 if self.quick else 5
+
+    @property
+    def window_s(self) -> float:
+        """Seconds per measuring window."""
+        return 0.5 if self.quick else 1.0
+
+    @property
+    def warmup_s(self) -> float:
+        return 0.5 if self.quick else 1.5
+
+    @property
+    def rss_steps(self) -> int:
+        """The step at which the memory benchmark reads resident memory the second time."""
+        return 20_000 if self.quick else 100_000
+
+    @property
+    def repeats(self) -> int:
+        """Repetitions of one-shot timings (attribution)."""
+        return 3 if self.quick else 7
+
+    @property
+    def device_type(self) -> str:
+        return self.device.type
+
+    @property
+    def threads(self) -> int:
+        """The app trainer's thread count: all cores but one."""
+        from visualizer.capture.session import default_threads
+
+        return default_threads()
+
+    def log(self, message: str) -> None:
+        """Progress, on stderr so stdout carries only the table (and the JSON line)."""
+        print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,125 @@
+"""Measuring helpers shared by every benchmark: timed windows, interleaved A/B pairs,
+summaries (median and spread), percentiles and resident memory."""
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued device work; called at window boundaries only, never per step."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def run_for(step: Callable[[], object], seconds: float, device: torch.device) -> tuple[int, float]:
+    """Call ``step`` until ``seconds`` have passed; returns (steps, elapsed seconds)."""
+    synchronize(device)
+    start = time.perf_counter()
+    end = start + seconds
+    steps = 0
+    while time.perf_counter() < end:
+        step()
+        steps += 1
+    synchronize(device)
+    return steps, time.perf_counter() - start
+
+
+def rate(step: Callable[[], object], seconds: float, device: torch.device) -> float:
+    """Steps per second of ``step`` over one window of ``seconds``."""
+    steps, elapsed = run_for(step, seconds, device)
+    return steps / elapsed
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The median of repeated measurements and their range."""
+
+    median: float
+    low: float
+    high: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Summary:
+        if not values:
+            return cls(float("nan"), float("nan"), float("nan"), 0)
+        return cls(statistics.median(values), min(values), max(values), len(values))
+
+
+def interleave(a: Callable[[], float], b: Callable[[], float], pairs: int) -> tuple[list[float], list[float]]:
+    """Run the measurements ``a`` then ``b``, ``pairs`` times over (A, B, A, B, ...).
+
+    Side by side in one process, so slow drift of the machine (other load, thermal state)
+    hits both alike; compare them pair by pair.
+    """
+    first, second = [], []
+    for _ in range(pairs):
+        first.append(a())
+        second.append(b())
+    return first, second
+
+
+def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
+    """Pairwise ``n / d`` (skipping pairs with a zero denominator)."""
+    return [n / d for n, d in zip(numerators, denominators) if d > 0]
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) with linear interpolation; NaN for no values."""
+    if not len(values):
+        return float("nan")
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def timed_repeats(call: Callable[[], object], repeats: int, device: torch.device, warmup: int = 1) -> list[float]:
+    """Milliseconds of each of ``repeats`` calls after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        synchronize(device)
+        start = time.perf_counter()
+        call()
+        synchronize(device)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return times
+
+
+def rss_mb() -> float:
+    """Resident set size of this process in MiB (Linux: current, from /proc; elsewhere: peak)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+class Threads:
+    """Set the calling thread's torch CPU thread count; restores the old count on exit."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self._old = 0
+
+    def __enter__(self) -> Threads:
+        self._old = torch.get_num_threads()
+        torch.set_num_threads(self.count)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self._old)
