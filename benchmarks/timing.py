@@ -53,17 +53,17 @@ class Summary:
         return cls(statistics.median(values), min(values), max(values), len(values))
 
 
-def interleave(a: Callable[[], float], b: Callable[[], float], pairs: int) -> tuple[list[float], list[float]]:
-    """Run the measurements ``a`` then ``b``, ``pairs`` times over (A, B, A, B, ...).
+def interleave(measures: Sequence[Callable[[], float]], rounds: int) -> list[list[float]]:
+    """Run each measurement in turn, ``rounds`` times over (A, B, A, B, ... or A, B, C, A, ...).
 
     Side by side in one process, so slow drift of the machine (other load, thermal state)
-    hits both alike; compare them pair by pair.
+    hits all alike; compare them round by round. Returns one list of results per measure.
     """
-    first, second = [], []
-    for _ in range(pairs):
-        first.append(a())
-        second.append(b())
-    return first, second
+    results: list[list[float]] = [[] for _ in measures]
+    for _ in range(rounds):
+        for measure, into in zip(measures, results):
+            into.append(measure())
+    return results
 
 
 def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:

@@ -85,6 +85,9 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
                    help="dataset option, e.g. -D noise=0.3 (repeatable)")
     p.add_argument("--baseline", action="store_true",
                    help="also fit a logistic regression on the raw inputs and report its val_acc (baseline_val_acc)")
+    p.add_argument("--layer-probes", action="store_true",
+                   help="after training, fit a linear probe on every layer's features of up to 1,000 validation "
+                        "samples (5-fold cross-validated) and report the accuracies (layer_probe_acc)")
     p.add_argument("--save", metavar="PATH", help="write a checkpoint (PATH.safetensors and PATH.json)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results as the last line")
     p.set_defaults(func=cmd_train)
@@ -214,6 +217,15 @@ def cmd_train(args: argparse.Namespace) -> int:
         from visualizer.engine.baseline import logistic_baseline
 
         result["baseline_val_acc"] = logistic_baseline(trainer.dataset)
+    if args.layer_probes:
+        from visualizer.capture.hierarchy import layer_probes
+
+        probe_started = time.perf_counter()
+        n_probe = min(1000, len(trainer.x_val))  # a fixed held-out probe set: the first validation samples
+        result["layer_probe_acc"] = layer_probes(trainer.model, trainer.x_val[:n_probe], trainer.y_val[:n_probe],
+                                                 layers=session.layer_order)
+        result["layer_probe_samples"] = n_probe
+        result["layer_probe_seconds"] = round(time.perf_counter() - probe_started, 3)
     if nonfinite:
         result["stopped"] = "non-finite"
     if args.save:
@@ -234,6 +246,12 @@ def cmd_train(args: argparse.Namespace) -> int:
               f"val_acc {result['val_acc']:.3f}  ({result['steps_per_s']} steps/s on {result['device']})")
         if "baseline_val_acc" in result:
             print(f"logistic regression on raw inputs: val_acc {result['baseline_val_acc']:.3f}")
+        if "layer_probe_acc" in result:
+            print(f"linear probe accuracy per layer ({result['layer_probe_samples']} validation samples, "
+                  f"5-fold cross-validated, {result['layer_probe_seconds']:.1f} s):")
+            width = max(len(name) for name in result["layer_probe_acc"])
+            for name, acc in result["layer_probe_acc"].items():
+                print(f"  {name:<{width}}  {acc:.3f}  {'#' * round(acc * 40)}")
         if "saved" in result:
             print(f"saved {result['saved']}")
     return 3 if nonfinite else 0

@@ -3,6 +3,8 @@ the heat maps are the history's histogram rows of the selected (or nearest param
 layer, and clicks on a curve or the depth key select that layer."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,21 @@ def test_uneven_capture_steps_become_even_columns():
     assert np.array_equal(out[:, 0], expected)
     even_steps = np.array([3.0, 5.0, 7.0])
     assert np.array_equal(uniform_columns(even_steps, rows[:3])[1], rows[:3])
+
+
+def test_diverged_training_does_not_break_the_panel(qtbot, panel_context, mlp_run):
+    """NaN gradients and histograms (a run that blew up) draw as gaps, never raise."""
+    panel = linked(qtbot, panel_context, mlp_run, extra_frames=0)
+    frame = mlp_run.frame
+    broken = {
+        name: dataclasses.replace(g, grad_norm=float("nan"), update_ratio=float("nan"),
+                                  weight_hist=np.full_like(g.weight_hist, np.nan), grad_hist=np.full_like(g.grad_hist, np.nan))
+        for name, g in frame.gradients.items()
+    }
+    bad = dataclasses.replace(frame, step=frame.step + 1, gradients=broken)
+    panel_context.history.ingest(bad)
+    panel.render(bad)
+    for name, values in panel.shown["grad_norm"].items():
+        assert len(values) == 1 and values[0] == frame.gradients[name].grad_norm  # the NaN row is a gap
+    low, high = panel.weights.colorbar.levels()
+    assert np.isfinite(low) and np.isfinite(high)

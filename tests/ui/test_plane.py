@@ -3,6 +3,8 @@ class, the unit maps are the frame's hidden-unit outputs, clicks select layer/un
 sample, and image data gets a short note instead."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from PySide6.QtCore import QPointF, Qt
 
@@ -129,3 +131,15 @@ def test_before_any_frame(qtbot, panel_context, mlp_run):
     panel.render(mlp_run.frame)
     assert np.array_equal(panel.shown["probs"], mlp_run.frame.plane["probs"])
     assert panel.unit_layers == ["hidden1.relu", "hidden2.relu"]
+
+
+def test_odd_plane_data_does_not_raise(qtbot, panel_context, mlp_run):
+    panel = linked(qtbot, panel_context, mlp_run)
+    plane = dict(mlp_run.frame.plane)
+    plane["probs"] = np.full_like(plane["probs"], np.nan)  # a run that blew up
+    plane["units"] = {"hidden1.relu": np.full((4, 64, 64), np.nan, np.float32)}
+    panel.render(dataclasses.replace(mlp_run.frame, plane=plane))
+    assert np.all(np.isfinite(panel.shown["regions"]))
+    assert panel.unit_layers == ["hidden1.relu"] and panel.shown["unit_scale"]["hidden1.relu"] == 1.0
+    panel.render(dataclasses.replace(mlp_run.frame, plane={**plane, "units": {}}))
+    assert panel.unit_layers == [] and "Nothing to show" in panel.units_caption.text()

@@ -124,7 +124,8 @@ def test_bad_channel_list_is_reported(qtbot, panel) -> None:
 
 
 def test_run_opened_from_a_file_locks_the_structure(qtbot, panel_context, cnn_run) -> None:
-    panel = show_panel(qtbot, SetupPanel, panel_context, cnn_run)  # run_spec == {}
+    opened = replace(cnn_run, info=replace(cnn_run.info, run_spec={}))  # no spec: from a file
+    panel = show_panel(qtbot, SetupPanel, panel_context, opened)
     assert not panel.fields["arch"].isEnabled() and not panel.fields["data"].isEnabled()
     assert "opened from a file" in panel.status.text()
     assert panel.fields["channels"].text() == "8, 16"  # read from the model itself

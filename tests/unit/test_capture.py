@@ -196,3 +196,17 @@ def test_probe_batch_covers_every_class():
     labels = torch.tensor([0, 0, 0, 1, 1, 2, 2, 2, 2])
     idx = probe_indices(labels, 6)
     assert sorted(labels[idx].tolist()) == [0, 0, 1, 1, 2, 2]
+
+
+def test_a_diverged_run_pauses_with_a_message_at_the_next_capture():
+    t = cnn_trainer()
+    s = TrainingSession(t, settings=CaptureSettings(max_rate_hz=1e9, budget=1.0))
+    s.playing = True
+    with torch.no_grad():
+        t.model.head.weight.fill_(float("nan"))
+    s.arm()
+    frame = s.step()
+    assert frame.info["nonfinite"]
+    assert not s.playing
+    error = s.mailbox.take("error")
+    assert "diverged" in error["message"] and str(t.step_count) in error["message"]

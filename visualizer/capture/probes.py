@@ -173,15 +173,17 @@ class GradientProbe:
             if w.numel() == 0:
                 continue
             if name not in self.weight_edges:  # first capture only: one small host read
-                span = 2.0 * max(float(w.abs().max()), 1e-6)
+                peak = float(w.abs().max())
+                span = 2.0 * max(peak, 1e-6) if np.isfinite(peak) else 1.0
                 self.weight_edges[name] = np.linspace(-span, span, self.weight_bins + 1)
             we = self.weight_edges[name]
             self._before[name] = w.clone()
             self._stats[name] = {
                 "grad_norm": g.norm(),
                 "weight_norm": w.norm(),
-                "weight_hist": torch.histc(w.clamp(we[0], we[-1]), self.weight_bins, float(we[0]), float(we[-1])),
-                "grad_hist": torch.histc(torch.log10(g.abs() + 1e-30).clamp(lo, hi), self.grad_bins, lo, hi),
+                # non-finite values (a diverged run) land in the end bins instead of breaking histc
+                "weight_hist": torch.histc(torch.nan_to_num(w).clamp(we[0], we[-1]), self.weight_bins, float(we[0]), float(we[-1])),
+                "grad_hist": torch.histc(torch.nan_to_num(torch.log10(g.abs() + 1e-30)).clamp(lo, hi), self.grad_bins, lo, hi),
             }
 
     def after_update(self, model: nn.Module) -> None:

@@ -106,6 +106,7 @@ class TrainingSession:
         self._last_val_end = -math.inf
         self._capture_cost = 0.0
         self._val_cost = 0.0
+        self._diverged = False
 
     def run_info(self, spec: dict[str, Any] | None = None) -> RunInfo:
         """The run's static description for the views."""
@@ -198,6 +199,7 @@ class TrainingSession:
                 self.trainer.submit(*value)
                 if value[0] == "reset":
                     self.trainer.apply_commands()
+                    self._diverged = False
                     self.gradient_probe = GradientProbe(self.param_layers)
                     self.capture_now()
             elif name == "capture":
@@ -329,6 +331,12 @@ class TrainingSession:
         self.captures += 1
         self._last_capture_end = time.monotonic()
         self.mailbox.put("train", frame)
+        if frame.info["nonfinite"] and not self._diverged:
+            self._diverged = True
+            self.playing, self.pending_steps = False, 0
+            self.mailbox.put("error", {"step": trainer.step_count, "detail": "", "message": (
+                f"Training diverged: the loss became NaN or infinite at or before step {trainer.step_count}. "
+                "Training is paused: lower the learning rate and reset the weights, or start a new run.")})
         return frame
 
     def _frame(self, host: dict[str, Any], steps: np.ndarray, lrs: np.ndarray, now: float) -> Frame:

@@ -43,6 +43,9 @@ def launch(demo: str | None = None, run_steps: int | None = None, screenshot: st
     if demo is None and run_steps is None:
         spec = window.last_spec() or spec
     window.show()
+    if os.environ.get("VISUALIZER_REPORT_STARTUP"):  # for the start-up benchmark
+        app.processEvents()
+        print("window-shown", flush=True)
     if run_steps is not None:
         from visualizer.ui.scripted import ScriptedRun
 

@@ -205,6 +205,9 @@ class MainWindow(QMainWindow):
         layer = self.selection.layer if self.selection.layer in info.layer_names else info.layers[0].name
         self.selection.set(layer=layer, channel=None, sample=0, target=None, head=None)
         self.status_labels["device"].setText(info.device)
+        tab = "plane" if info.data_kind == "plane" else "filters"  # the tab that has something to show
+        if tab in self.docks:
+            self.docks[tab].raise_()
         self.transport.set_enabled(True)
         self.statusBar().showMessage(
             f"{info.model_name} on {info.data_name}: {info.num_params:,} parameters, {info.init_scheme} init. "

@@ -16,11 +16,12 @@ DEMOS: dict[str, dict[str, Any]] = {
     "mlp-spiral": {"model": "mlp", "data": "spiral", "model_options": {"depth": 3, "width": 32},
                    "config": {"optimizer": "adam", "lr": 1e-2, "batch_size": 32}},
     "resnet-shapes": {"model": "resnet", "data": "shapes", "config": {"optimizer": "adam", "lr": 2e-3, "batch_size": 64}},
+    # The same optimizer and learning rate, so only the architecture differs.
     "deep-sigmoid-digits": {"model": "mlp", "data": "digits", "model_options": {"depth": 10, "width": 64, "activation": "sigmoid"},
-                            "config": {"optimizer": "sgd", "lr": 0.1, "batch_size": 64}},
+                            "config": {"optimizer": "sgd", "lr": 0.01, "batch_size": 64}},
     "deep-relu-residual-digits": {"model": "mlp", "data": "digits",
                                   "model_options": {"depth": 10, "width": 64, "activation": "relu", "residual": True},
-                                  "config": {"optimizer": "sgd", "lr": 0.1, "batch_size": 64}},
+                                  "config": {"optimizer": "sgd", "lr": 0.01, "batch_size": 64}},
 }
 DEFAULT_DEMO = "cnn-shapes"
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QVBoxLayout, QWidget
 
 from visualizer.stream.frames import Frame, LayerGradient, RunInfo
 from visualizer.ui.panels.base import Panel, PanelContext
+from visualizer.ui.widgets.caption import caption_label
 from visualizer.ui.widgets.colormaps import HEAT
 from visualizer.ui.widgets.depth_key import DepthColorKey
 from visualizer.ui.widgets.log_axis import use_decade_axis
@@ -45,15 +46,6 @@ def _positive(values: np.ndarray) -> np.ndarray:
     return np.where(values > 0, values, np.nan)
 
 
-def _small(label: QLabel) -> QLabel:
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.RichText)
-    font = label.font()
-    font.setPointSizeF(font.pointSizeF() * 0.9)
-    label.setFont(font)
-    return label
-
-
 class GradientsPanel(Panel):
     """Gradient norm and update/weight ratio per parametrised layer over steps (log y,
     colour = depth), and weight / gradient histograms of the selected layer over time."""
@@ -63,21 +55,21 @@ class GradientsPanel(Panel):
 
     def __init__(self, context: PanelContext) -> None:
         super().__init__(context)
-        self.caption = _small(QLabel("Gradient norms appear after the first training step."))
+        self.caption = caption_label("Gradient norms appear after the first training step.")
         self.norm_plot = line_plot("step", "gradient norm ‖∇W‖", log_y=True, legend=False)
-        self.ratio_plot = line_plot("step", "‖ΔW‖ / ‖W‖ per step", log_y=True, legend=False)
+        self.ratio_plot = line_plot("step", "‖ΔW‖ / ‖W‖", log_y=True, legend=False)
         self.ratio_plot.setXLink(self.norm_plot)
         self.reference = pg.InfiniteLine(
             pos=np.log10(HEALTHY_RATIO), angle=0, movable=False,
             pen=pg.mkPen((90, 90, 90), width=1.2, style=Qt.PenStyle.DashLine),
-            label="typical healthy size ≈ 1e-3", labelOpts={"position": 0.02, "color": (60, 60, 60), "anchors": [(0, 1.1), (0, 1.1)],
-                                                       "fill": (255, 255, 255, 190)})
+            label="typical healthy size ≈ 1e-3",
+            labelOpts={"position": 0.02, "color": (60, 60, 60), "anchors": [(0, 1.1), (0, 1.1)], "fill": (255, 255, 255, 190)})
         self.reference.setZValue(20)
         self.ratio_plot.addItem(self.reference, ignoreBounds=True)
         self.depth_key = DepthColorKey("layer (early = light, late = dark)")
         self.depth_key.setFixedWidth(140)
         self.depth_key.layer_clicked.connect(self._key_clicked)
-        self.hist_caption = _small(QLabel(""))
+        self.hist_caption = caption_label("")
         self.weights = HeatmapView(HEAT, "step", "weight value", COUNT_LABEL)
         self.grads = HeatmapView(HEAT, "step", "log10 |gradient|", COUNT_LABEL)
         self.curves: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
@@ -255,7 +247,8 @@ class GradientsPanel(Panel):
             steps, rows = uniform_columns(raw_steps, store[layer].view())
             image = np.log10(1.0 + rows.T.astype(np.float32))  # rows of the image = bins (y)
             dx = float(steps[1] - steps[0]) if len(steps) > 1 and steps[1] > steps[0] else 1.0
-            top = float(image.max()) if image.size else 1.0
+            finite = image[np.isfinite(image)]
+            top = float(finite.max()) if finite.size else 1.0
             view.set_image(image, (0.0, top if top > 0 else 1.0),
                            rect=(float(steps[0]) - dx / 2, float(edges[0]), dx * len(steps), float(edges[-1] - edges[0])))
             shown[name] = rows

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.ui.panels.base import Panel, PanelContext
+from visualizer.ui.widgets.log_axis import use_decade_axis
 from visualizer.ui.widgets.plots import line_plot
 
 TRAIN, VAL, LR = (31, 119, 180), (214, 39, 40), (90, 90, 90)
@@ -26,6 +27,7 @@ class MetricsPanel(Panel):
         self.lr_plot = line_plot("step", "learning rate", legend=False)
         self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
         self.lr_plot.getPlotItem().getViewBox().setLimits(yMin=0)
+        use_decade_axis(self.loss_plot.getPlotItem())
         self.acc_plot.setYRange(0, 1.02)
         self.acc_plot.setXLink(self.loss_plot)
         self.lr_plot.setXLink(self.loss_plot)

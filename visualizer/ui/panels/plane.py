@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QFont, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QRectF, Qt
+from PySide6.QtGui import QFont, QFontMetrics, QPen
+from PySide6.QtWidgets import QGraphicsRectItem, QSplitter, QVBoxLayout, QWidget
 
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.ui.panels.base import Panel, PanelContext
+from visualizer.ui.widgets.caption import caption_label
 from visualizer.ui.widgets.colormaps import class_color
 from visualizer.ui.widgets.placeholder import Placeholder
 from visualizer.ui.widgets.plots import HIGHLIGHT, ImageGrid, line_plot
@@ -23,31 +24,28 @@ NOT_2D = "2-D view is for 2-D datasets (spiral, moons, …)"
 
 def region_colors(probs: np.ndarray) -> np.ndarray:
     """(R, R, K) class probabilities -> (R, R, 3) RGB in 0..255: each cell takes its
-    predicted class colour, paler the closer the model is to guessing (1/K)."""
+    predicted class colour, paler the closer the model is to guessing (1/K); cells with
+    non-finite probabilities (a run that blew up) are grey."""
     k = probs.shape[-1]
+    bad = ~np.isfinite(probs).all(-1)
+    probs = np.where(bad[..., None], 0.0, probs)
     pred = probs.argmax(-1)
     conf = probs.max(-1)
     sure = np.clip((conf - 1.0 / k) / max(1e-6, 1.0 - 1.0 / k), 0.0, 1.0) if k > 1 else np.ones_like(conf)
     alpha = (0.12 + 0.68 * sure)[..., None]
     colors = np.array([class_color(i) for i in range(k)], dtype=np.float32)[pred]
-    return (255.0 - alpha * (255.0 - colors)).astype(np.float32)
-
-
-def _small(label: QLabel) -> QLabel:
-    label.setWordWrap(True)
-    label.setTextFormat(Qt.TextFormat.RichText)
-    font = label.font()
-    font.setPointSizeF(font.pointSizeF() * 0.9)
-    label.setFont(font)
-    return label
+    rgb = 255.0 - alpha * (255.0 - colors)
+    rgb[bad] = 190.0
+    return rgb.astype(np.float32)
 
 
 class PlanePanel(Panel):
     """Decision regions over the input plane with the training points, and the hidden
     units' outputs over the same plane, grouped by layer.
 
-    Beside the plane (a wide panel) each layer is a column of unit maps, data flowing
-    left to right as in TensorFlow Playground; below it (a tall panel) each layer is a row.
+    The unit maps sit beside the plane in a wide panel and below it in a tall one, one
+    column per layer (data flowing left to right, as in TensorFlow Playground) or one row
+    per layer, whichever gives the larger maps in the space there is.
     """
 
     title = "2-D data"
@@ -55,14 +53,14 @@ class PlanePanel(Panel):
 
     def __init__(self, context: PanelContext) -> None:
         super().__init__(context)
-        self.caption = _small(QLabel(""))
+        self.caption = caption_label("")
         self.plane = line_plot("x1", "x2", legend=False)
         item = self.plane.getPlotItem()
         item.setAspectLocked(True)
         item.showGrid(x=False, y=False)
         item.setDownsampling(auto=False)
         item.setClipToView(False)
-        self.legend = _small(QLabel(""))  # below the plot, so it never hides data
+        self.legend = caption_label("")  # below the plot, so it never hides data
         self.regions = pg.ImageItem()
         self.regions.setZValue(-10)
         item.addItem(self.regions)
@@ -75,8 +73,8 @@ class PlanePanel(Panel):
         item.addItem(self.ring)
         self.plane.scene().sigMouseClicked.connect(self._plane_clicked)
 
-        self.units_caption = _small(QLabel(""))
-        self.units = ImageGrid(cmap="diverging", label="output ÷ layer's max |output|")
+        self.units_caption = caption_label("")
+        self.units = ImageGrid(cmap="diverging", label="output ÷ layer scale")
         self.units.plot.showAxis("left")
         self.units.plot.showAxis("top")
         font = QFont()
@@ -84,6 +82,7 @@ class PlanePanel(Panel):
         for side in ("left", "top"):
             self.units.plot.getAxis(side).setStyle(tickLength=0, tickFont=font)
         self.units.tile_clicked.connect(self._unit_clicked)
+        self.units.installEventFilter(self)
         pen = QPen(HIGHLIGHT, 0)
         pen.setCosmetic(True)
         pen.setWidth(2)
@@ -93,7 +92,7 @@ class PlanePanel(Panel):
         self.layer_box.setVisible(False)
         self.units.plot.addItem(self.layer_box)
         self.unit_layers: list[str] = []
-        self.layer_columns = True  # unit maps: one column per layer (beside the plane) or one row (below)
+        self.layer_columns = True  # unit maps one column per layer, else one row per layer (see _prefer_columns)
         self._grid = (0, 0)  # (resolution, units per layer) of the tiles shown
         self._units: dict[str, np.ndarray] = {}
 
@@ -165,11 +164,31 @@ class PlanePanel(Panel):
     def resizeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         """Unit maps beside the plane when the panel is wide, below it when tall."""
         super().resizeEvent(event)
-        beside = event.size().width() >= 1.2 * event.size().height()
-        if beside != self.layer_columns:
-            self.layer_columns = beside
-            self.splitter.setOrientation(Qt.Orientation.Horizontal if beside else Qt.Orientation.Vertical)
-            self._render_units(relayout=True)
+        w, h = event.size().width(), event.size().height()
+        beside = w >= 1.2 * h
+        wanted = Qt.Orientation.Horizontal if beside else Qt.Orientation.Vertical
+        if self.splitter.orientation() != wanted:
+            self.splitter.setOrientation(wanted)
+        # the plane is square: give it about its height (width) and the unit maps the rest
+        if beside:
+            plane = int(min(0.6 * w, max(0.4 * w, h - 20)))
+            self.splitter.setSizes([plane, w - plane])
+        else:
+            plane = int(min(0.6 * h, max(0.4 * h, w + 60)))
+            self.splitter.setSizes([plane, h - plane])
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802
+        if watched is self.units and event.type() == QEvent.Type.Resize and self._grid[0]:
+            self._render_units()  # the grid's shape may now fit better the other way round
+        return super().eventFilter(watched, event)
+
+    def _prefer_columns(self, layers: int, units: int) -> bool:
+        """One column per layer (TensorFlow-Playground style) when that gives maps at least as
+        large as one row per layer, and large enough for the layer names above them."""
+        width, height = self.units.width() - 80, self.units.height()  # less the colour bar
+        as_columns = min((width - 35) / max(1, layers), (height - 45) / max(1, units))
+        as_rows = min((width - 75) / max(1, units), (height - 25) / max(1, layers))
+        return as_columns >= max(as_rows, 36.0)
 
     # ------------------------------------------------------------------ clicks
     def pick_sample_at(self, x: float, y: float) -> int | None:
@@ -282,12 +301,15 @@ class PlanePanel(Panel):
             self.units.set_tiles(np.zeros((0, 1, 1)), (-1.0, 1.0))
             self._grid = (0, 0)
             self.units_caption.setText("Nothing to show: this model has no dense hidden layers to map over the plane."
-                                       if self._units else "")
+                                       if "probs" in self.shown else "")
             self.shown.update(units=shown, unit_scale=scale)
             self._render_unit_highlight()
             return
         r = int(np.shape(units[names[0]])[-1])
         per_layer = max(min(MAX_UNITS, len(units[n])) for n in names)
+        columns = self._prefer_columns(len(names), per_layer)
+        relayout = relayout or columns != self.layer_columns or self._grid[1] != per_layer
+        self.layer_columns = columns
         self._grid = (r, per_layer)
         tiles = np.full((len(names) * per_layer, r, r), np.nan, dtype=np.float32)
         for i, name in enumerate(names):
@@ -303,17 +325,29 @@ class PlanePanel(Panel):
         if relayout:  # same tile count, new arrangement: the grid does not refit by itself
             self.units.plot.autoRange(padding=0.02)
         pitch = r + 1
-        layer_ticks = [(i * pitch + r / 2, f"{name.replace('.', chr(10))}\n±{scale[name]:.2g}") for i, name in enumerate(names)]
+        stagger, lines = False, 2
+        labels = [f"{name}\n±{scale[name]:.2g}" for name in names]
+        if self.layer_columns:  # narrow columns: one name part per line, every other label raised if still too wide
+            labels = [f"{name.replace('.', chr(10))}\n±{scale[name]:.2g}" for name in names]
+            font_metrics = QFontMetrics(self.units.plot.getAxis("top").style["tickFont"] or QFont())
+            widest = max(font_metrics.horizontalAdvance(part) for label in labels for part in label.split("\n"))
+            column_px = min((self.units.width() - 115) / len(names), (self.units.height() - 45) / per_layer)
+            stagger = len(names) > 1 and widest + 6 > column_px
+            if stagger:
+                labels = [label + ("\n" if i % 2 else "") for i, label in enumerate(labels)]
+            lines = max(label.count("\n") + 1 for label in labels)
+            self.units.plot.getAxis("top").setHeight(lines * font_metrics.lineSpacing() + 8)
+        else:
+            self.units.plot.getAxis("top").setHeight(None)
+        layer_ticks = [(i * pitch + r / 2, label) for i, label in enumerate(labels)]
         unit_ticks = [(u * pitch + r / 2, str(u)) for u in range(per_layer)]
         top, left = (layer_ticks, unit_ticks) if self.layer_columns else (unit_ticks, layer_ticks)
         self.units.plot.getAxis("top").setTicks([top])
         self.units.plot.getAxis("left").setTicks([left])
         self.units.plot.setLabel("top", "" if self.layer_columns else "unit")
         self.units.plot.setLabel("left", "unit" if self.layer_columns else "")
-        self.units.plot.getAxis("top").setHeight(40 if self.layer_columns else None)  # three-line layer labels
-        arrangement = "one column per layer" if self.layer_columns else "one row per layer"
-        self.units_caption.setText(f"Hidden units' outputs over the same plane ({arrangement}): blue &lt; 0 &lt; red, "
-                                   "scaled per layer to the ± under its name. Click a map to select that unit.")
+        self.units_caption.setText("Hidden units over the plane: blue &lt; 0 &lt; red; ± = layer scale "
+                                   "(its largest |output|). Click one to select it.")
         self.shown.update(units=shown, unit_scale=scale)
         self._render_unit_highlight()
 
@@ -326,16 +360,16 @@ class PlanePanel(Panel):
         else:
             self.ring.setData([], [])
         frame = frame if frame is not None else self.history.latest
-        step = f"Step {frame.step}: " if frame is not None else ""
-        text = f"{step}decision regions (colour = predicted class, paler = less sure), training points on top."
+        text = f"Step {frame.step}: " if frame is not None else ""
+        text += "decision regions, colour = predicted class (paler = less sure)."
         if len(probes):
             true = run.class_names[int(run.probe_labels[sample])] if len(run.probe_labels) > sample else "?"
-            text += f" Ring: probe sample {sample} (true: {true}"
+            text += f" Ring: probe sample {sample}, true {true}"
             if frame is not None and frame.probe is not None and sample < len(frame.probe.probs):
                 p = frame.probe.probs[sample]
                 k = int(np.argmax(p))
-                text += f", predicted: {run.class_names[k] if k < len(run.class_names) else k} {100 * float(p[k]):.0f}%"
-            text += ")."
+                text += f", predicted {run.class_names[k] if k < len(run.class_names) else k} {100 * float(p[k]):.0f}%"
+            text += "."
         self.caption.setText(text)
         self._render_unit_highlight()
 

@@ -1,8 +1,10 @@
-"""The reference every throughput ratio divides by: a plain PyTorch training loop."""
+"""The two loops the benchmarks drive: the bare PyTorch loop every throughput ratio divides
+by, and the app's loop (a :class:`TrainingSession` armed as the display timer arms it)."""
 from __future__ import annotations
 
 import copy
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -45,3 +47,25 @@ def same_optimizer(optimizer: torch.optim.Optimizer, params: list[torch.nn.Param
     accepted = set(inspect.signature(cls.__init__).parameters) - {"self", "params"}
     options = {k: v for k, v in optimizer.param_groups[0].items() if k in accepted}
     return cls(params, **options)
+
+
+class CapturedLoop:
+    """The app's loop without the window: arm before every step (the display timer arms at
+    its own rate; the session's cadence decides) and take each frame from the mailbox as it
+    comes, handing it to ``consume``. Counts the frames taken."""
+
+    def __init__(self, trainer: Any, consume: Callable[[Any], object] | None = None) -> None:
+        from visualizer.capture.session import TrainingSession
+
+        self.session = TrainingSession(trainer)  # default CaptureSettings
+        self.consume = consume
+        self.frames = 0
+
+    def step(self) -> None:
+        self.session.arm()
+        self.session.step()
+        frame = self.session.mailbox.take("train")
+        if frame is not None:
+            self.frames += 1
+            if self.consume is not None:
+                self.consume(frame)
