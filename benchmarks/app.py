@@ -208,31 +208,35 @@ class PlayingWindows:
             self._waiting = None
 
     def play(self, seconds: float, record: bool = True) -> float:
-        """Play for ``seconds`` with the event loop running; the trainer's steps per second."""
-        window, device = self.window, self.opts.device
-        trainer = window.runner.session.trainer
-        window.set_playing(True)
-        pump(SETTLE_S)  # the training thread picks up "play"
-        synchronize(device)
-        start, steps = time.perf_counter(), trainer.step_count
+        """Play for ``seconds`` with the event loop running; the trainer's steps per second.
+
+        The trainer runs in the app's worker process: its step count is read from the
+        status it posts when idle, so it is exact at both ends of the window.
+        """
+        window = self.window
+        session = window.runner.session
+        steps = session.step
         shown = window.frames_shown
         self._latencies, self._painted, self._waiting = [], [], None
         if record:
             self.costs.recording = True
             self.stalls.lateness_ms = []
             self.stalls.start()
+        start = time.perf_counter()
+        window.set_playing(True)
         pump(seconds)
+        window.set_playing(False)
+        elapsed = time.perf_counter() - start
         self.stalls.stop()
         self.costs.recording = False
-        synchronize(device)
-        elapsed, done = time.perf_counter() - start, trainer.step_count - steps
+        self.pause()
+        done = session.step - steps
         if record:
             self.stall_windows.append(self.stalls.lateness_ms)
             self.latency_windows.append(self._latencies)
             self.painted_windows.append(self._painted)
             self.frames += window.frames_shown - shown
             self.seconds += elapsed
-        self.pause()
         return done / elapsed
 
     def pause(self) -> None:
@@ -290,7 +294,10 @@ def measure(workload: Workload, opts: Options) -> list[Result]:
         window = open_window(workload, opts, os.path.join(tmp, "settings.ini"))
         windows = PlayingWindows(window, opts)
         try:
-            bare = BareLoop(window.runner.session.trainer)  # the app's model as built, same data tensors
+            from visualizer.engine.run import RunSpec, build_trainer
+
+            # the app trains in its worker process: build the same run here for the bare loop
+            bare = BareLoop(build_trainer(RunSpec.from_dict(workload.spec_dict(opts.device))))
             windows.play(opts.warmup_s, record=False)  # first captures and first paints are slow
             bare_in_worker(bare, opts, min(opts.warmup_s, 0.5))
             bare_rates, app_rates = interleave([lambda: bare_in_worker(bare, opts, opts.app_window_s),

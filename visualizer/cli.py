@@ -166,32 +166,29 @@ def cmd_train(args: argparse.Namespace) -> int:
     progress = _Progress(args.steps)
     losses: list[np.ndarray] = []
     val_acc = None
+    nonfinite = False
     started = time.perf_counter()
 
     def collect() -> None:
-        nonlocal val_acc
+        nonlocal val_acc, nonfinite
         frame = session.mailbox.take("train")
         if frame is None:
             return
         losses.append(frame.scalars.values["train_loss"])
+        nonfinite = nonfinite or bool(frame.info.get("nonfinite"))
         if frame.val is not None:
             val_acc = frame.val["val_acc"]
 
     done = 0
-    nonfinite = False
-    while done < args.steps:
+    while done < args.steps and not nonfinite:
         chunk = min(args.steps - done, 50)
         session.run(chunk)
         done += chunk
-        if progress.enabled or done == args.steps:
-            session.arm()
+        session.arm()  # a capture when the cadence allows: progress, and divergence found early
         collect()
         recent = np.concatenate(losses[-3:]) if losses else np.array([math.nan])
         rate = done / max(1e-9, time.perf_counter() - started)
         progress.show(done, float(recent[-1]) if recent.size else math.nan, val_acc, rate, force=done == args.steps)
-        if session.trainer.nonfinite.item():
-            nonfinite = True
-            break
     progress.close()
     seconds = time.perf_counter() - started
     session.capture_now()  # final validation and the last scalars
@@ -222,8 +219,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         probe_started = time.perf_counter()
         n_probe = min(1000, len(trainer.x_val))  # a fixed held-out probe set: the first validation samples
-        result["layer_probe_acc"] = layer_probes(trainer.model, trainer.x_val[:n_probe], trainer.y_val[:n_probe],
-                                                 layers=session.layer_order)
+        accuracies = layer_probes(trainer.model, trainer.x_val[:n_probe], trainer.y_val[:n_probe],
+                                  layers=session.layer_order)
+        result["layer_probe_acc"] = {name: round(acc, 4) for name, acc in accuracies.items()}
         result["layer_probe_samples"] = n_probe
         result["layer_probe_seconds"] = round(time.perf_counter() - probe_started, 3)
     if nonfinite:

@@ -1,4 +1,7 @@
-"""The real main window, driven offscreen: play, pause, step, linking, closing."""
+"""The real main window, driven offscreen: play, pause, step, settings, closing.
+
+Runs train in a worker process; the tests observe it as the window does, through the
+frames and status it posts."""
 from __future__ import annotations
 
 import numpy as np
@@ -18,24 +21,24 @@ def window(qtbot, tmp_path):
     w.ask_before_discarding = False
     qtbot.addWidget(w)
     w.show()
-    with qtbot.waitSignal(w.run_started, timeout=60_000):
+    with qtbot.waitSignal(w.run_started, timeout=120_000):
         w.start_run(SMALL_CNN)
-    qtbot.waitUntil(lambda: w.history.latest is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: w.history.latest is not None, timeout=30_000)
     yield w
     w.close()
 
 
-def trainer_steps(w) -> int:
-    return w.runner.session.trainer.step_count
+def idle(w) -> bool:
+    return not w.runner.session.busy
 
 
 def test_step_advances_exactly_one_and_every_panel_shows_it(qtbot, window):
     w = window
-    start = trainer_steps(w)
-    with qtbot.waitSignal(w.frame_rendered, timeout=20_000, check_params_cb=lambda s: s == start + 1):
+    start = w.history.latest.step
+    with qtbot.waitSignal(w.frame_rendered, timeout=30_000, check_params_cb=lambda s: s == start + 1):
         w.transport.step.trigger()
-    qtbot.waitUntil(lambda: not w.runner.session.busy)
-    assert trainer_steps(w) == start + 1
+    qtbot.waitUntil(lambda: idle(w), timeout=30_000)
+    assert w.runner.session.step == start + 1
     frame = w.history.latest
     assert frame.step == start + 1
     metrics = w.panels["metrics"].shown
@@ -49,48 +52,49 @@ def test_play_produces_frames_and_pause_stops_training(qtbot, window):
     start = w.frames_shown
     w.transport.play.trigger()
     assert w.playing
-    qtbot.waitUntil(lambda: w.frames_shown >= start + 3 and trainer_steps(w) > 5, timeout=60_000)
+    qtbot.waitUntil(lambda: w.frames_shown >= start + 3 and w.history.latest.step > 5, timeout=90_000)
     w.transport.play.trigger()
     assert not w.playing
-    qtbot.waitUntil(lambda: not w.runner.session.busy, timeout=10_000)
-    paused_at = trainer_steps(w)
-    # The paused state is captured, so the panels show exactly the step we stopped at.
-    qtbot.waitUntil(lambda: w.history.latest.step == paused_at, timeout=10_000)
-    with qtbot.waitSignal(w.frame_rendered, timeout=20_000, check_params_cb=lambda s: s == paused_at + 1):
+    qtbot.waitUntil(lambda: idle(w), timeout=30_000)
+    paused_at = w.runner.session.step
+    # The paused state is captured, so the panels show exactly the step training stopped at.
+    qtbot.waitUntil(lambda: w.history.latest.step == paused_at, timeout=30_000)
+    with qtbot.waitSignal(w.frame_rendered, timeout=30_000, check_params_cb=lambda s: s == paused_at + 1):
         w.step(1)
-    qtbot.waitUntil(lambda: not w.runner.session.busy)
-    assert trainer_steps(w) == paused_at + 1  # nothing ran while paused
+    qtbot.waitUntil(lambda: idle(w), timeout=30_000)
+    assert w.runner.session.step == paused_at + 1  # nothing ran while paused
 
 
-def test_closing_during_training_joins_the_worker(qtbot, window, qtlog):
+def test_closing_during_training_stops_and_joins_the_worker(qtbot, window, qtlog):
     w = window
     w.transport.play.trigger()
-    qtbot.waitUntil(lambda: trainer_steps(w) > 3, timeout=60_000)
-    thread = w.runner._thread
-    assert thread is not None and thread.is_alive()
+    qtbot.waitUntil(lambda: w.history.latest.step > 3, timeout=90_000)
+    session = w.runner.session
+    assert session.alive
     w.close()
-    assert not thread.is_alive()
+    assert not session.alive and not session._receiver.is_alive()
     assert not [r for r in qtlog.records if "thread" in r.message.lower()]
 
 
 def test_bad_run_settings_show_a_message_and_keep_the_session(qtbot, window):
     w = window
     session = w.runner.session
-    bad = dict(SMALL_CNN, config={"lr": -1})
-    with qtbot.waitSignal(w.error_shown, timeout=30_000) as blocker:
-        w.start_run(bad)
+    with qtbot.waitSignal(w.error_shown, timeout=60_000) as blocker:
+        w.start_run(dict(SMALL_CNN, config={"lr": -1}))
     assert "learning rate" in blocker.args[0]
-    assert w.runner.session is session  # the running session is kept
-    w.step(1)
-    qtbot.waitUntil(lambda: trainer_steps(w) >= 1, timeout=20_000)
+    assert w.runner.session is session  # the running session is kept and still trains
+    start = w.history.latest.step
+    with qtbot.waitSignal(w.frame_rendered, timeout=30_000, check_params_cb=lambda s: s == start + 1):
+        w.step(1)
 
 
 def test_live_setting_changes_reach_the_trainer(qtbot, window):
     w = window
     w.change_setting("lr", 0.01)
-    w.step(1)
-    qtbot.waitUntil(lambda: w.runner.session.trainer.config.lr == 0.01, timeout=20_000)
-    assert w.runner.session.trainer.optimizer.param_groups[0]["lr"] == 0.01
+    with qtbot.waitSignal(w.frame_rendered, timeout=30_000):
+        w.step(1)
+    qtbot.waitUntil(lambda: w.history.latest.info["lr"] == 0.01, timeout=30_000)
+    assert w.history.latest.scalars.values["lr"][-1] == 0.01
 
 
 def test_export_window_and_panel_images(qtbot, window, tmp_path):
@@ -100,3 +104,20 @@ def test_export_window_and_panel_images(qtbot, window, tmp_path):
     assert (tmp_path / "window.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert b"<svg" in (tmp_path / "metrics.svg").read_bytes()[:2000]
     assert not w.export_widget(w, str(tmp_path / "missing-folder" / "x.png"))
+
+
+def test_a_live_model_is_served_in_process(qtbot, window):
+    """visualizer.show() path: a TrainingSession made in this process, served by a thread."""
+    import torch
+
+    from visualizer.capture.session import TrainingSession
+    from visualizer.engine.run import RunSpec, build_trainer
+
+    torch.set_num_threads(1)
+    w = window
+    session = TrainingSession(build_trainer(RunSpec.from_dict(SMALL_CNN)), w.mailbox)
+    w.show_session(session)
+    with qtbot.waitSignal(w.frame_rendered, timeout=30_000, check_params_cb=lambda s: s == 1):
+        w.step(1)
+    qtbot.waitUntil(lambda: idle(w), timeout=30_000)
+    assert session.trainer.step_count == 1

@@ -354,12 +354,13 @@ def _pair(v: object) -> tuple[int, int]:
 
 def receptive_field(model: nn.Module, layer: str, input_shape: Sequence[int]) -> ReceptiveField:
     """The receptive field of ``layer``'s output positions, from the kernel, stride, padding
-    and dilation of the conv and pooling modules the forward pass runs before it.
+    and dilation of the conv and pooling leaves the forward pass runs up to its output.
 
     Only modules that act on the current main-path resolution count, so a ResNet's strided
     1x1 shortcut (which sees the block's input after the main path has already shrunk it)
-    is not counted twice. Adaptive pooling counts as a kernel of in/out size. Dense layers
-    (and anything after a flatten) see the whole input.
+    is not counted twice (a side branch itself gets the main path's field at that point, an
+    upper bound). Adaptive pooling counts as a kernel of in/out size. Dense layers (and
+    anything after a flatten) see the whole input.
     """
     return _receptive_field(snapshot(model), layer, input_shape)
 
@@ -369,7 +370,7 @@ def _receptive_field(model: nn.Module, layer: str, input_shape: Sequence[int]) -
     if len(shape) != 3:
         raise ValueError(f"receptive fields need image inputs (C, H, W), got {shape}")
     height, width = shape[1], shape[2]
-    leaves = {m: n for n, m in model.named_modules() if n and not any(True for _ in m.children())}
+    named = {m: n for n, m in model.named_modules() if n}  # containers too: a block can be the layer
     calls: list[tuple[nn.Module, tuple[int, ...], tuple[int, ...]]] = []
 
     def hook(module: nn.Module, inputs: tuple, output: object) -> None:
@@ -377,7 +378,7 @@ def _receptive_field(model: nn.Module, layer: str, input_shape: Sequence[int]) -
         if t_in is not None and t_out is not None:
             calls.append((module, tuple(t_in.shape), tuple(t_out.shape)))
 
-    handles = [m.register_forward_hook(hook) for m in leaves]
+    handles = [m.register_forward_hook(hook) for m in named]
     try:
         with torch.no_grad():
             model(torch.zeros((1, *shape), device=_device(model)))
@@ -387,7 +388,8 @@ def _receptive_field(model: nn.Module, layer: str, input_shape: Sequence[int]) -
     size, jump, offset = [1, 1], [1, 1], [0, 0]
     cur = (height, width)
     for module, in_shape, out_shape in calls:
-        if len(in_shape) == 4 and len(out_shape) == 4 and in_shape[2:] == cur:
+        is_leaf = not any(True for _ in module.children())
+        if is_leaf and len(in_shape) == 4 and len(out_shape) == 4 and in_shape[2:] == cur:
             geometry = _geometry(module, in_shape[2:], out_shape[2:])
             if geometry is not None:
                 for ax, (k, s, p, d) in enumerate(geometry):
@@ -395,11 +397,11 @@ def _receptive_field(model: nn.Module, layer: str, input_shape: Sequence[int]) -
                     size[ax] += (k - 1) * d * jump[ax]
                     jump[ax] *= s
                 cur = out_shape[2:]
-        if leaves[module] == layer:
+        if named[module] == layer:
             if len(out_shape) != 4:
                 return ReceptiveField((height, width), (height, width), (0, 0), (height, width))
             return ReceptiveField((size[0], size[1]), (jump[0], jump[1]), (offset[0], offset[1]), (height, width))
-    raise ValueError(f"layer {layer!r} is not a leaf module reached by the forward pass")
+    raise ValueError(f"layer {layer!r} is not a module reached by the forward pass")
 
 
 def _geometry(module: nn.Module, in_hw: tuple[int, ...], out_hw: tuple[int, ...]) -> list[tuple[int, int, int, int]] | None:

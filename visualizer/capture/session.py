@@ -97,6 +97,8 @@ class TrainingSession:
         self.speed_limit: float | None = None
         self.captures = 0
         self._controls: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+        self.controls_sent = 0  # control calls made (any thread)
+        self.controls_applied = 0  # control calls the loop has applied
         self._wake = threading.Event()
         self._armed = False
         self._force = False
@@ -140,6 +142,7 @@ class TrainingSession:
 
     # ------------------------------------------------------------ thread-safe controls
     def _control(self, name: str, value: Any = None) -> None:
+        self.controls_sent += 1
         self._controls.put((name, value))
         self._wake.set()
 
@@ -182,6 +185,7 @@ class TrainingSession:
                 name, value = self._controls.get_nowait()
             except queue.Empty:
                 return
+            self.controls_applied += 1
             if name == "play":
                 self.playing, self.pending_steps = True, 0
             elif name == "pause":
@@ -232,9 +236,16 @@ class TrainingSession:
         if self.trainer.device.type == "cpu":
             torch.set_num_threads(self.settings.threads or default_threads())
         next_slot = time.monotonic()
+        posted: tuple[bool, int] | None = None
         while not stop.is_set():
             try:
                 self._apply_controls()
+                status = (self.busy, self.trainer.step_count, self.controls_applied)
+                if status != posted and (not status[0] or posted is None or not posted[0]):
+                    # "status" says when training starts and where it stopped (not every step);
+                    # "controls" lets the reader tell a stale "idle" from the answer to its last call
+                    self.mailbox.put("status", {"busy": status[0], "step": status[1], "controls": status[2]})
+                    posted = status
                 if not self.busy:
                     self._wake.wait(0.05)
                     self._wake.clear()
@@ -305,7 +316,6 @@ class TrainingSession:
             "acts": self.activation_probe.capture(model),
             "grads": grads,
             "filters": filters,
-            "nonfinite": trainer.nonfinite,
         }
         if self.plane_probe is not None:
             tree["plane"] = self.plane_probe.capture(model)
@@ -386,5 +396,5 @@ class TrainingSession:
             filters=host["filters"],
             probe=ProbeOutputs(idx, labels, host["acts"]["probs"], inputs),
             plane=None if "plane" not in host else {**host["plane"], "extent": self.plane_probe.extent},
-            info={"nonfinite": bool(host["nonfinite"]), "lr": self.trainer.config.lr},
+            info={"nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": self.trainer.config.lr},
         )

@@ -31,6 +31,7 @@ from visualizer.ui.selection import Selection
 from visualizer.ui.transport import TransportBar
 
 TICK_MS = 33
+RENDER_BUDGET_MS = 12.0
 LAYOUT_VERSION = 1
 
 
@@ -57,6 +58,10 @@ class MainWindow(QMainWindow):
         self.error_dialogs = True  # False: errors go to the status bar and error_shown only
         self.frames_shown = 0
         self.latencies_ms = RingBuffer(512)
+        self._frame: Frame | None = None  # the newest frame
+        self._dirty: set[str] = set()  # panels that do not show it yet
+        self._rendered_at: dict[str, float] = {}
+        self._announced = 0
         self._rate = (time.monotonic(), 0)
         self._steps_per_s = 0.0
 
@@ -95,7 +100,7 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable
                          | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
-        dock.visibilityChanged.connect(lambda visible, p=panel: visible and self._render_panel(p))
+        dock.visibilityChanged.connect(lambda visible, k=panel.key: visible and self._became_visible(k))
         if hasattr(panel, "run_requested"):
             panel.run_requested.connect(self.confirm_new_run)
         if hasattr(panel, "setting_changed"):
@@ -184,6 +189,13 @@ class MainWindow(QMainWindow):
         self.transport.set_enabled(False)
         self.runner.build(spec)
 
+    def show_session(self, session: Any) -> None:
+        """Show a TrainingSession made in this process (a live model from a script), served by a thread."""
+        self.set_playing(False)
+        self.runner.serve_here(session)
+        self._adopt({"session": self.runner.session, "info": session.run_info(), "spec": {}})
+        self.runner.session.request_capture()
+
     def confirm_new_run(self, spec: dict[str, Any]) -> None:
         """Ask before throwing away a run that has trained; then start the new one."""
         trained = self.history.latest is not None and self.history.latest.step > 0
@@ -200,6 +212,7 @@ class MainWindow(QMainWindow):
         self.run, self.spec = info, message["spec"]
         self.history.clear()
         self.frames_shown = 0
+        self._frame, self._dirty = None, set()
         for panel in self.panels.values():
             panel.set_run(info)
         layer = self.selection.layer if self.selection.layer in info.layer_names else info.layers[0].name
@@ -212,7 +225,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(
             f"{info.model_name} on {info.data_name}: {info.num_params:,} parameters, {info.init_scheme} init. "
             "Press Space to train, → for one step.", 8000)
-        session.request_capture()
         self.run_started.emit(info)
 
     # ------------------------------------------------------------------ transport
@@ -237,6 +249,7 @@ class MainWindow(QMainWindow):
         self.set_playing(False)
         self._session_call("submit", "reset")
         self.history.clear()
+        self._frame, self._dirty = None, set()
 
     def change_setting(self, name: str, value: Any) -> None:
         """A live hyperparameter change, applied by the trainer before its next step."""
@@ -253,24 +266,64 @@ class MainWindow(QMainWindow):
             self._adopt(run)
         error = self.mailbox.take("error")
         if error is not None:
+            self.runner.discard_failed()
             self.show_error(error["message"])
+        status = self.mailbox.take("status")
+        session = self.runner.session
+        if status is not None and not status["busy"] and self.playing and session is not None \
+                and status["controls"] >= session.controls_sent:
+            self.set_playing(False)  # the worker paused by itself (it diverged, or a step failed)
         notice = self.mailbox.take("notice")
         if notice is not None:
             self.statusBar().showMessage(notice["message"], 6000)
-        session = self.runner.session
         if session is None:
             return
         session.arm()  # harmless while idle: only a step can be captured
         frame: Frame | None = self.mailbox.take("train")
+        if frame is not None:
+            self.history.ingest(frame)
+            self._frame = frame
+            self._dirty = set(self.panels)
+            self._update_status(frame)
+        self._render_due()
+
+    def _render_due(self) -> None:
+        """Render panels that have a newer frame than they show, spread over ticks.
+
+        Each tick renders panels, those waiting longest first, until RENDER_BUDGET_MS is
+        spent, and no panel more often than its ``max_fps``: one event-loop turn never
+        carries every panel's drawing, so the window stays responsive. When every visible
+        panel shows the newest frame, ``frame_rendered`` is emitted.
+        """
+        frame = self._frame
         if frame is None:
             return
-        self.history.ingest(frame)
-        for panel in self.panels.values():
+        now = time.monotonic()
+        spent = 0.0
+        for key in sorted(self._dirty, key=lambda k: self._rendered_at.get(k, 0.0)):
+            panel = self.panels[key]
+            if not self._on_screen(key):
+                continue  # rendered when it is shown (visibilityChanged)
+            if now - self._rendered_at.get(key, 0.0) < 1.0 / panel.max_fps or spent > RENDER_BUDGET_MS:
+                continue
+            t0 = time.perf_counter()
             self._render_panel(panel, frame)
-        self.frames_shown += 1
-        self.latencies_ms.append((time.monotonic() - frame.time) * 1000.0)
-        self._update_status(frame)
-        self.frame_rendered.emit(frame.step)
+            spent += (time.perf_counter() - t0) * 1000.0
+            self._rendered_at[key] = now
+            self._dirty.discard(key)
+        if not any(self._on_screen(k) for k in self._dirty) and self._announced != id(frame):
+            self._announced = id(frame)
+            self.frames_shown += 1
+            self.latencies_ms.append((time.monotonic() - frame.time) * 1000.0)
+            self.frame_rendered.emit(frame.step)
+
+    def _became_visible(self, key: str) -> None:
+        self._render_panel(self.panels[key])
+        self._dirty.discard(key)
+
+    def _on_screen(self, key: str) -> bool:
+        """Visible and not hidden behind another dock's tab."""
+        return self.docks[key].isVisible() and not self.panels[key].visibleRegion().isEmpty()
 
     def _render_panel(self, panel: Panel, frame: Frame | None = None) -> None:
         if self.run is None or not self.docks[panel.key].isVisible():

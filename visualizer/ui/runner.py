@@ -1,12 +1,14 @@
-"""Builds runs off the UI thread and serves their training loop in a background thread.
+"""Starts runs and owns the one that is shown; nothing here touches a widget.
 
-Nothing here touches a widget: results and errors travel through the mailbox
-("run" and "error" streams), which the main window polls on its timer.
+A run built from a spec trains in a worker process (:class:`RemoteSession`), so the
+training loop and the UI never compete for the interpreter lock. A live model handed in
+from a script is served in a background thread of this process instead
+(:meth:`Runner.serve_here`). Either way, results and errors travel through the mailbox
+("run", "train", "status", "error", "notice" streams), which the window polls.
 """
 from __future__ import annotations
 
 import threading
-import traceback
 from typing import Any
 
 from visualizer.stream.mailbox import Mailbox
@@ -26,62 +28,67 @@ DEMOS: dict[str, dict[str, Any]] = {
 DEFAULT_DEMO = "cnn-shapes"
 
 
-class Runner:
-    """Owns the current :class:`~visualizer.capture.session.TrainingSession` and its thread."""
+class _ThreadSession:
+    """A TrainingSession served by a thread of this process, with RemoteSession's surface."""
 
-    def __init__(self, mailbox: Mailbox) -> None:
-        self.mailbox = mailbox
-        self.session: Any = None
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._building: threading.Thread | None = None
-        self._generation = 0
-
-    def build(self, spec: dict[str, Any]) -> None:
-        """Start building a run from a spec dict (see ``RunSpec``) in the background.
-
-        Posts ``{"session", "info", "spec"}`` on the "run" stream when ready, or
-        ``{"message"}`` on the "error" stream if the spec is bad.
-        """
-        self._generation += 1
-        generation = self._generation
-
-        def work() -> None:
-            try:
-                from visualizer.capture.session import TrainingSession
-                from visualizer.engine.run import RunSpec, build_trainer
-
-                run_spec = RunSpec.from_dict(spec)
-                trainer = build_trainer(run_spec)
-                session = TrainingSession(trainer, self.mailbox)
-                info = session.run_info()
-                info.run_spec = run_spec.to_dict()
-                if generation == self._generation:
-                    self.mailbox.put("run", {"session": session, "info": info, "spec": run_spec.to_dict()})
-            except Exception as exc:  # bad settings must not kill the app
-                self.mailbox.put("error", {"step": None, "message": f"Could not start the run: {exc}",
-                                           "detail": traceback.format_exc()})
-
-        self._building = threading.Thread(target=work, name="visualizer-build", daemon=True)
-        self._building.start()
-
-    def adopt(self, session: Any) -> None:
-        """Stop the current loop and serve ``session`` instead."""
-        self.stop()
+    def __init__(self, session: Any) -> None:
         self.session = session
         self._stop = threading.Event()
         self._thread = threading.Thread(target=session.serve, args=(self._stop,), name="visualizer-train", daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float | None = None) -> bool:
-        """Stop the training loop and join its thread; True if it ended."""
-        self._stop.set()
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.join(timeout)
-            return not thread.is_alive()
-        return True
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.session, name)
 
-    def join_builder(self, timeout: float | None = None) -> None:
-        if self._building is not None:
-            self._building.join(timeout)
+    @property
+    def busy(self) -> bool:
+        return self.session.busy
+
+    @property
+    def step(self) -> int:
+        return self.session.trainer.step_count
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+
+class Runner:
+    """Builds runs and keeps exactly one of them current."""
+
+    def __init__(self, mailbox: Mailbox) -> None:
+        self.mailbox = mailbox
+        self.session: Any = None
+        self._starting: list[Any] = []
+
+    def build(self, spec: dict[str, Any]) -> None:
+        """Start a worker process for ``spec``; it posts "run" when ready or "error" if the spec is bad."""
+        from visualizer.capture.remote import RemoteSession
+
+        self._starting.append(RemoteSession(spec, self.mailbox))
+
+    def serve_here(self, session: Any) -> None:
+        """Serve an in-process TrainingSession (a live model from a script) and make it current."""
+        self.adopt(_ThreadSession(session))
+
+    def adopt(self, session: Any) -> None:
+        """Make ``session`` current; every other session is stopped."""
+        others = [s for s in [self.session, *self._starting] if s is not None and s is not session]
+        self.session, self._starting = session, []
+        for s in others:
+            s.close()
+
+    def stop(self) -> None:
+        """Stop every session and join its worker."""
+        for s in [self.session, *self._starting]:
+            if s is not None:
+                s.close()
+        self.session, self._starting = None, []
+
+    def discard_failed(self) -> None:
+        """Forget starting sessions whose worker has ended (a bad spec)."""
+        self._starting = [s for s in self._starting if s.alive]

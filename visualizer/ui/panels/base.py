@@ -33,7 +33,7 @@ class Panel(QWidget):
 
     title = "Panel"
     key = "panel"
-
+    max_fps = 30.0  # the window renders this panel at most this often
     def __init__(self, context: PanelContext) -> None:
         super().__init__()
         self.context = context

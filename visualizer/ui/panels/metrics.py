@@ -19,6 +19,7 @@ class MetricsPanel(Panel):
 
     title = "Metrics"
     key = "metrics"
+    max_fps = 5.0  # curves over many steps: a few redraws a second are plenty
 
     def __init__(self, context: PanelContext) -> None:
         super().__init__(context)
@@ -26,7 +27,6 @@ class MetricsPanel(Panel):
         self.acc_plot = line_plot("step", "accuracy")
         self.lr_plot = line_plot("step", "learning rate", legend=False)
         self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
-        self.lr_plot.getPlotItem().getViewBox().setLimits(yMin=0)
         use_decade_axis(self.loss_plot.getPlotItem())
         self.acc_plot.setYRange(0, 1.02)
         self.acc_plot.setXLink(self.loss_plot)
@@ -61,6 +61,8 @@ class MetricsPanel(Panel):
         self.train_loss.setData(steps, loss, connect="finite")
         self.train_acc.setData(steps, m["train_acc"], connect="finite")
         self.lr.setData(steps, m["lr"], connect="finite")
+        top = np.nanmax(m["lr"]) if np.isfinite(m["lr"]).any() else 1.0
+        self.lr_plot.setYRange(0, 1.25 * top, padding=0)
         self.val_loss.setData(vsteps, np.where(v["val_loss"] > 0, v["val_loss"], np.nan), connect="finite")
         self.val_acc.setData(vsteps, v["val_acc"], connect="finite")
         self.shown = {"steps": steps, "train_loss": m["train_loss"], "val_steps": vsteps, "val_acc": v["val_acc"]}
