@@ -306,11 +306,15 @@ class MainWindow(QMainWindow):
                 continue  # rendered when it is shown (visibilityChanged)
             if now - self._rendered_at.get(key, 0.0) < 1.0 / panel.max_fps or spent > RENDER_BUDGET_MS:
                 continue
+            if panel.heavy and spent > 0:
+                continue  # its paint is costly: it gets a tick of its own
             t0 = time.perf_counter()
             self._render_panel(panel, frame)
             spent += (time.perf_counter() - t0) * 1000.0
             self._rendered_at[key] = now
             self._dirty.discard(key)
+            if panel.heavy:
+                spent = RENDER_BUDGET_MS + 1  # nothing else in this tick
         if not any(self._on_screen(k) for k in self._dirty) and self._announced != id(frame):
             self._announced = id(frame)
             self.frames_shown += 1

@@ -34,6 +34,7 @@ class Panel(QWidget):
     title = "Panel"
     key = "panel"
     max_fps = 30.0  # the window renders this panel at most this often
+    heavy = False  # True: costly to paint, so the window renders it in a tick of its own
     def __init__(self, context: PanelContext) -> None:
         super().__init__()
         self.context = context

@@ -53,6 +53,7 @@ class GradientsPanel(Panel):
     title = "Gradients"
     key = "gradients"
     max_fps = 5.0  # curves over many steps: a few redraws a second are plenty
+    heavy = True
 
     def __init__(self, context: PanelContext) -> None:
         super().__init__(context)

@@ -20,6 +20,7 @@ class MetricsPanel(Panel):
     title = "Metrics"
     key = "metrics"
     max_fps = 5.0  # curves over many steps: a few redraws a second are plenty
+    heavy = True
 
     def __init__(self, context: PanelContext) -> None:
         super().__init__(context)
@@ -30,6 +31,9 @@ class MetricsPanel(Panel):
         use_decade_axis(self.loss_plot.getPlotItem())
         self.acc_plot.setYRange(0, 1.02)
         self.acc_plot.setXLink(self.loss_plot)
+        for plot in (self.loss_plot, self.acc_plot):  # x is shared: the bottom plot labels it
+            plot.getPlotItem().getAxis("bottom").setStyle(showValues=False)
+            plot.getPlotItem().setLabel("bottom", "")
         self.lr_plot.setXLink(self.loss_plot)
         self.lr_plot.setMaximumHeight(110)
 
