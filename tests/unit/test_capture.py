@@ -210,3 +210,37 @@ def test_a_diverged_run_pauses_with_a_message_at_the_next_capture():
     assert not s.playing
     error = s.mailbox.take("error")
     assert "diverged" in error["message"] and str(t.step_count) in error["message"]
+
+
+def wait_for_update(mailbox, stream, state, timeout=60.0):
+    """Wait (on a condition, polled) until the analysis posts ``state``."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        update = mailbox.take(stream)
+        if update is not None and update.state == state:
+            return update
+        time.sleep(0.01)
+    return None
+
+
+def test_analyses_run_on_a_snapshot_between_steps_and_post_results():
+    from visualizer.capture.layers import hook_count
+
+    t = cnn_trainer()
+    s = TrainingSession(t)
+    s.run(3)
+    before = {k: v.clone() for k, v in t.model.state_dict().items()}
+    s.request_analysis("probe", "layer_probes")
+    s.request_analysis("bad", "no-such-analysis")
+    s._apply_controls()
+    update = wait_for_update(s.mailbox, "analysis:probe", "done")
+    assert update is not None and update.tag["step"] == 3 and update.tag["kind"] == "layer_probes"
+    assert list(update.result)[0] == "input" and set(update.result) == {"input", *s.layer_order}
+    assert all(0 <= a <= 1 for a in update.result.values())
+    error = s.mailbox.take("analysis:bad")
+    assert error.state == "error" and "unknown analysis" in error.message
+    assert all(torch.equal(before[k], v) for k, v in t.model.state_dict().items())
+    assert hook_count(t.model) == 0
+    s.close()

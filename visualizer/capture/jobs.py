@@ -97,6 +97,7 @@ class JobUpdate:
     data: Any = None  # partial data carried by the latest Progress
     result: Any = None
     error: str = ""
+    tag: Any = None  # what the requester attached to the job (e.g. the step and layer it is for)
 
     @property
     def fraction(self) -> float:
@@ -123,15 +124,17 @@ class JobRunner:
         self._running: int | None = None
         self._next_id = 0
         self._closed = False
+        self._tags: dict[int, Any] = {}
         self._thread = threading.Thread(target=self._loop, name="analysis-worker", daemon=True)
         self._thread.start()
 
     def stream(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
-    def submit(self, name: str, job: Job[Any]) -> int:
+    def submit(self, name: str, job: Job[Any], tag: Any = None) -> int:
         """Queue ``job`` (a started generator, e.g. from a ``*_job`` factory) under ``name``,
-        cancelling whatever runs now; returns the job id carried by its updates."""
+        cancelling whatever runs now; returns the job id carried by its updates, which
+        also carry ``tag``."""
         with self._lock:
             if self._closed:
                 job.close()
@@ -143,6 +146,7 @@ class JobRunner:
                 old_job.close()
                 self._post(old_name, JobUpdate(old_name, old_id, "cancelled"))
             self._pending = (job_id, name, job)
+            self._tags[job_id] = tag
             self._cancel.set()
             self._wake.notify()
         return job_id
@@ -174,6 +178,9 @@ class JobRunner:
         self._thread.join(timeout)
 
     def _post(self, name: str, update: JobUpdate) -> None:
+        update.tag = self._tags.get(update.job_id)
+        if update.state != "running":
+            self._tags.pop(update.job_id, None)
         self.mailbox.put(self.stream(name), update)
 
     def _loop(self) -> None:

@@ -65,6 +65,36 @@ def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
     return torch.tensor(picked, dtype=torch.long)
 
 
+ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity")
+
+
+def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) -> Any:
+    """The job for an analysis ``kind`` on ``session``'s model (its snapshot is taken now).
+
+    Analyses use the session's fixed held-out set (``analysis_set``); ``params`` name the
+    layer and channel where the analysis is about one unit.
+    """
+    from visualizer.capture import hierarchy as h
+
+    model, x, y = session.trainer.model, *session.analysis_set
+    shape = session.trainer.dataset.input_shape
+    if kind == "layer_probes":
+        return h.layer_probes_job(model, x, y, session.layer_order)
+    if kind == "projections":
+        return h.layer_projections_job(model, x[: int(params.get("samples", 500))], session.layer_order)
+    if kind == "top_examples":
+        return h.top_examples_job(model, x, params["layer"], int(params["channel"]))
+    if kind == "feature_vis":
+        return h.activation_maximisation_job(model, params["layer"], int(params["channel"]), shape,
+                                             steps=int(params.get("steps", 128)))
+    if kind == "gallery":
+        convs = params.get("layers") or [l.name for l in session.layers if l.kind == "Conv2d"]
+        return h.layer_gallery_job(model, convs, shape, channels=int(params.get("channels", 4)))
+    if kind == "selectivity":
+        return h.class_selectivity_job(model, x, y, params["layer"])
+    raise KeyError(kind)
+
+
 def _gap(cost: float, budget: float) -> float:
     """Idle time needed after work costing ``cost`` so that work takes at most ``budget`` of the time:
     cost / (cost + gap) <= budget  <=>  gap >= cost * (1 - budget) / budget."""
@@ -109,6 +139,7 @@ class TrainingSession:
         self._capture_cost = 0.0
         self._val_cost = 0.0
         self._diverged = False
+        self._analysis_runners: dict[str, Any] = {}
 
     def run_info(self, spec: dict[str, Any] | None = None) -> RunInfo:
         """The run's static description for the views."""
@@ -138,6 +169,7 @@ class TrainingSession:
             points=ds.x_train.numpy() if plane else None,
             point_labels=ds.y_train.numpy() if plane else None,
             steps_per_epoch=t.steps_per_epoch,
+            analysis_labels=self.analysis_set[1].cpu().numpy(),
         )
 
     # ------------------------------------------------------------ thread-safe controls
@@ -169,6 +201,18 @@ class TrainingSession:
     def save(self, path: str, description: dict[str, Any] | None = None) -> None:
         """Save a checkpoint between steps; the outcome is posted on the "notice" or "error" stream."""
         self._control("save", (path, description or {}))
+
+    def request_analysis(self, name: str, kind: str, params: dict[str, Any] | None = None) -> None:
+        """Run an analysis (see ``ANALYSES``) on a snapshot of the weights taken between steps.
+
+        It runs in its own thread; progress and the result are posted as ``JobUpdate``s on
+        "analysis:<name>", tagged with the step and ``params``. A new request under the same
+        name cancels the previous one.
+        """
+        self._control("analysis", (name, kind, dict(params or {})))
+
+    def cancel_analysis(self, name: str) -> None:
+        self._control("cancel_analysis", name)
 
     def request_capture(self) -> None:
         """Capture the current state now (used while paused, e.g. after a selection change)."""
@@ -210,6 +254,10 @@ class TrainingSession:
                 self.capture_now()
             elif name == "save":
                 self._save(*value)
+            elif name == "analysis":
+                self._start_analysis(*value)
+            elif name == "cancel_analysis" and value in self._analysis_runners:
+                self._analysis_runners[value].cancel()
 
     def _save(self, path: str, description: dict[str, Any]) -> None:
         from visualizer.engine.checkpoint import save_checkpoint
@@ -222,6 +270,32 @@ class TrainingSession:
             self.mailbox.put("error", {"step": t.step_count, "message": f"Could not save the model: {exc}", "detail": ""})
             return
         self.mailbox.put("notice", {"message": f"Saved the model at step {t.step_count} to {saved}"})
+
+    def _start_analysis(self, name: str, kind: str, params: dict[str, Any]) -> None:
+        from visualizer.capture.jobs import JobRunner, JobUpdate
+
+        if name not in self._analysis_runners:
+            self._analysis_runners[name] = JobRunner(self.mailbox)
+        runner = self._analysis_runners[name]
+        tag = {"step": self.trainer.step_count, "kind": kind, **params}
+        try:
+            job = analysis_job(self, kind, params)  # takes the snapshot now, between steps
+        except (KeyError, ValueError, TypeError) as exc:
+            reason = f"unknown analysis {kind!r}" if kind not in ANALYSIS_KINDS else f"{type(exc).__name__}: {exc}"
+            self.mailbox.put(runner.stream(name), JobUpdate(name, 0, "error", message=reason, tag=tag))
+            return
+        runner.submit(name, job, tag)
+
+    def close(self) -> None:
+        """Cancel analyses and join their threads."""
+        for runner in self._analysis_runners.values():
+            runner.close()
+        self._analysis_runners.clear()
+
+    @property
+    def analysis_set(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The fixed held-out samples analyses use (up to 1,000 validation samples)."""
+        return self.trainer.x_val[:1000], self.trainer.y_val[:1000]
 
     @property
     def busy(self) -> bool:
@@ -265,6 +339,7 @@ class TrainingSession:
                 self.mailbox.put("error", {"step": self.trainer.step_count, "message": message, "detail": traceback.format_exc()})
                 if on_error is not None:
                     on_error(exc)
+        self.close()
 
     def step(self) -> Frame | None:
         """One training step; captured (and returned) if armed and the cadence allows."""

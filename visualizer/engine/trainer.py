@@ -140,14 +140,12 @@ class Trainer:
 
     def apply_commands(self) -> list[Command]:
         """Apply every queued command now; returns those applied. Bad values raise ValueError."""
-        applied = []
-        while True:
-            try:
-                cmd = self.commands.get_nowait()
-            except queue.Empty:
-                return applied
+        applied: list[Command] = []
+        while not self.commands.empty():  # cheaper than an exception on every step
+            cmd = self.commands.get_nowait()
             self._apply(cmd)
             applied.append(cmd)
+        return applied
 
     def _apply(self, cmd: Command) -> None:
         if cmd.name == "reset":

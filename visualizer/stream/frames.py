@@ -45,6 +45,7 @@ class RunInfo:
     point_labels: np.ndarray | None = None
     steps_per_epoch: int = 1
     run_spec: dict[str, Any] = field(default_factory=dict)  # the RunSpec as a dict, when built from one
+    analysis_labels: np.ndarray | None = None  # labels of the held-out set analyses use (first validation samples)
 
     @property
     def layer_names(self) -> list[str]:

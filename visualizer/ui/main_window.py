@@ -25,7 +25,7 @@ from visualizer.stream.buffers import RingBuffer
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.stream.history import RunHistory
 from visualizer.stream.mailbox import Mailbox
-from visualizer.ui.panels import Panel, PanelContext, panel_classes
+from visualizer.ui.panels import AnalysisPanel, Panel, PanelContext, panel_classes
 from visualizer.ui.runner import DEFAULT_DEMO, DEMOS, Runner
 from visualizer.ui.selection import Selection
 from visualizer.ui.transport import TransportBar
@@ -62,6 +62,7 @@ class MainWindow(QMainWindow):
         self._dirty: set[str] = set()  # panels that do not show it yet
         self._rendered_at: dict[str, float] = {}
         self._announced = 0
+        self._follow_up = False
         self._rate = (time.monotonic(), 0)
         self._steps_per_s = 0.0
 
@@ -105,6 +106,9 @@ class MainWindow(QMainWindow):
             panel.run_requested.connect(self.confirm_new_run)
         if hasattr(panel, "setting_changed"):
             panel.setting_changed.connect(self.change_setting)
+        if isinstance(panel, AnalysisPanel):
+            panel.analysis_requested.connect(lambda name, kind, params: self._session_call("request_analysis", name, kind, params))
+            panel.analysis_cancelled.connect(lambda name: self._session_call("cancel_analysis", name))
         self.panels[panel.key] = panel
         self.docks[panel.key] = dock
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, dock)
@@ -279,6 +283,12 @@ class MainWindow(QMainWindow):
         if session is None:
             return
         session.arm()  # harmless while idle: only a step can be captured
+        for panel in self.panels.values():
+            if isinstance(panel, AnalysisPanel):
+                for name in panel.analyses:
+                    update = self.mailbox.take(f"analysis:{name}")
+                    if update is not None:
+                        panel.receive(update)
         frame: Frame | None = self.mailbox.take("train")
         if frame is not None:
             self.history.ingest(frame)
@@ -292,8 +302,9 @@ class MainWindow(QMainWindow):
 
         Each tick renders panels, those waiting longest first, until RENDER_BUDGET_MS is
         spent, and no panel more often than its ``max_fps``: one event-loop turn never
-        carries every panel's drawing, so the window stays responsive. When every visible
-        panel shows the newest frame, ``frame_rendered`` is emitted.
+        carries every panel's drawing, so the window stays responsive. Panels still due are
+        drawn on the next event-loop turn. When every visible panel that is not held back
+        by its rate shows the newest frame, ``frame_rendered`` is emitted.
         """
         frame = self._frame
         if frame is None:
@@ -304,7 +315,7 @@ class MainWindow(QMainWindow):
             panel = self.panels[key]
             if not self._on_screen(key):
                 continue  # rendered when it is shown (visibilityChanged)
-            if now - self._rendered_at.get(key, 0.0) < 1.0 / panel.max_fps or spent > RENDER_BUDGET_MS:
+            if not self._due(key, now) or spent > RENDER_BUDGET_MS:
                 continue
             if panel.heavy and spent > 0:
                 continue  # its paint is costly: it gets a tick of its own
@@ -315,11 +326,25 @@ class MainWindow(QMainWindow):
             self._dirty.discard(key)
             if panel.heavy:
                 spent = RENDER_BUDGET_MS + 1  # nothing else in this tick
-        if not any(self._on_screen(k) for k in self._dirty) and self._announced != id(frame):
+        now = time.monotonic()
+        waiting = [k for k in self._dirty if self._on_screen(k) and self._due(k, now)]
+        if waiting and not self._follow_up:
+            # more to draw: on the next event-loop turn (after this turn's paints), not the next tick
+            self._follow_up = True
+            QTimer.singleShot(0, self._follow_up_render)
+        if not waiting and self._announced != id(frame):
             self._announced = id(frame)
             self.frames_shown += 1
             self.latencies_ms.append((time.monotonic() - frame.time) * 1000.0)
             self.frame_rendered.emit(frame.step)
+
+    def _due(self, key: str, now: float) -> bool:
+        """Not rendered more recently than its panel's ``max_fps`` allows (it catches up later)."""
+        return now - self._rendered_at.get(key, 0.0) >= 1.0 / self.panels[key].max_fps
+
+    def _follow_up_render(self) -> None:
+        self._follow_up = False
+        self._render_due()
 
     def _became_visible(self, key: str) -> None:
         self._render_panel(self.panels[key])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import importlib
 
-from visualizer.ui.panels.base import Panel, PanelContext
+from visualizer.ui.panels.base import AnalysisPanel, Panel, PanelContext
 
 # (module, class): the order of the View menu
 PANEL_MODULES = [
@@ -32,4 +32,4 @@ def panel_classes() -> list[type[Panel]]:
     return classes
 
 
-__all__ = ["Panel", "PanelContext", "panel_classes"]
+__all__ = ["AnalysisPanel", "Panel", "PanelContext", "panel_classes"]

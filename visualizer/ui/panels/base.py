@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QWidget
 
 from visualizer.stream.frames import Frame, RunInfo
@@ -69,3 +70,39 @@ class Panel(QWidget):
         if self.run is None or not len(self.run.probe_labels):
             return 0
         return int(np.clip(sample, 0, len(self.run.probe_labels) - 1))
+
+
+class AnalysisPanel(Panel):
+    """A panel that shows the result of an analysis run on a snapshot of the weights.
+
+    It asks for an analysis with :meth:`request` (the window passes it to the training
+    session, which runs it in its own thread between steps) and receives every update
+    (progress, result, cancellation, error) for the names in ``analyses`` through
+    :meth:`analysis_update`. Updates of a job older than the last request are dropped here.
+    """
+
+    analyses: tuple[str, ...] = ()
+    analysis_requested = Signal(str, str, dict)  # name, kind, params
+    analysis_cancelled = Signal(str)
+
+    def __init__(self, context: PanelContext) -> None:
+        super().__init__(context)
+        self.requested: dict[str, dict[str, Any]] = {}  # name -> the tag of the last request
+
+    def request(self, name: str, kind: str, **params: Any) -> None:
+        self.requested[name] = {"kind": kind, **params}
+        self.analysis_requested.emit(name, kind, params)
+
+    def cancel(self, name: str) -> None:
+        self.analysis_cancelled.emit(name)
+
+    def receive(self, update: Any) -> None:
+        """Called by the window; passes on updates that answer the latest request."""
+        wanted = self.requested.get(update.name)
+        tag = update.tag or {}
+        if wanted is None or any(tag.get(k) != v for k, v in wanted.items()):
+            return  # an answer to an older request
+        self.analysis_update(update)
+
+    def analysis_update(self, update: Any) -> None:
+        """Show a ``JobUpdate``: ``state`` running/done/cancelled/error, ``fraction``, ``result``."""
