@@ -121,3 +121,36 @@ def test_a_live_model_is_served_in_process(qtbot, window):
         w.step(1)
     qtbot.waitUntil(lambda: idle(w), timeout=30_000)
     assert session.trainer.step_count == 1
+
+
+def test_clicking_a_layer_or_sample_focuses_every_linked_panel(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    w = window
+    with qtbot.waitSignal(w.frame_rendered, timeout=30_000):
+        w.step(1)  # a training step, so gradients exist too
+    qtbot.waitUntil(lambda: idle(w), timeout=30_000)
+    frame = w.history.latest
+    layers = w.panels["layers"]
+    row = frame.layer_order.index("block2.conv")
+    rect = layers.table.visualRect(layers.model.index(row, 0))
+    qtbot.mouseClick(layers.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert w.selection.layer == "block2.conv"
+    act, filt, grad = w.panels["activations"].shown, w.panels["filters"].shown, w.panels["gradients"].shown
+    assert act["layer"] == "block2.conv" and np.array_equal(act["maps"], frame.activations["block2.conv"].maps[act["sample"]])
+    assert filt["layer"] == "block2.conv" and np.array_equal(filt["kernels"], frame.filters["block2.conv"])
+    assert grad["hist_layer"] == "block2.conv"
+
+    samples = w.panels["samples"]
+    rect = samples.grid.visualRect(samples.thumbs.index(3))
+    qtbot.mouseClick(samples.grid.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert w.selection.sample == 3
+    act = w.panels["activations"].shown
+    assert act["sample"] == 3 and np.array_equal(act["maps"], frame.activations["block2.conv"].maps[3])
+    assert samples.shown["selected"] == 3
+    # the selection survives a step: the new frame is shown for the same layer and sample
+    with qtbot.waitSignal(w.frame_rendered, timeout=30_000):
+        w.step(1)
+    act = w.panels["activations"].shown
+    assert act["layer"] == "block2.conv" and act["sample"] == 3
+    assert np.array_equal(act["maps"], w.history.latest.activations["block2.conv"].maps[3])

@@ -339,7 +339,10 @@ class MainWindow(QMainWindow):
             self.frame_rendered.emit(frame.step)
 
     def _due(self, key: str, now: float) -> bool:
-        """Not rendered more recently than its panel's ``max_fps`` allows (it catches up later)."""
+        """While playing, not rendered more recently than its panel's ``max_fps`` allows (it
+        catches up later); when paused or stepping, every frame is due everywhere."""
+        if not self.playing:
+            return True
         return now - self._rendered_at.get(key, 0.0) >= 1.0 / self.panels[key].max_fps
 
     def _follow_up_render(self) -> None:
