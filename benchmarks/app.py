@@ -20,7 +20,7 @@ import torch
 from benchmarks.loops import BareLoop
 from benchmarks.options import Options
 from benchmarks.report import Result
-from benchmarks.timing import Summary, interleave, percentile, rate, ratios, synchronize
+from benchmarks.timing import Summary, interleave, percentile, rate, ratios
 from benchmarks.workloads import Workload, run_each
 
 KEYS = ("throughput_ratio_app", "ui_stall_p99_ms", "ui_stall_max_ms", "latency_p50_ms", "latency_p95_ms")

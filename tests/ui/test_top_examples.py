@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from tests.ui.conftest import show_panel
 from visualizer.capture.jobs import JobUpdate, run_job
 from visualizer.capture.session import analysis_job
-from visualizer.ui.panels.top_examples import REFRESH_S, TopExamplesPanel, patch_from_crop
+from visualizer.ui.panels.top_examples import REFRESH_S, TopExamplesPanel
 from visualizer.ui.widgets.rgb_images import as_rgb
 
 NAME = "top_examples"
@@ -58,6 +58,14 @@ def test_selection_requests_and_real_crops_are_shown(qtbot, panel_context, cnn_r
     assert "done" in panel.status.label.text() and not panel.status.cancel_button.isEnabled()
 
 
+def patch_from_crop(crop: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Undo the nearest-neighbour enlargement of a (S, S, C) crop back to (height, width, C) pixels."""
+    s_h, s_w = crop.shape[:2]
+    rows = np.minimum(np.ceil(np.arange(height) * s_h / max(1, height)).astype(int), s_h - 1)
+    cols = np.minimum(np.ceil(np.arange(width) * s_w / max(1, width)).astype(int), s_w - 1)
+    return crop[rows][:, cols]
+
+
 def test_clicking_a_crop_shows_where_it_lies(qtbot, panel_context, cnn_run):
     panel = linked(qtbot, panel_context, cnn_run)
     panel_context.selection.set(layer="block2.relu", channel=1)
@@ -68,9 +76,10 @@ def test_clicking_a_crop_shows_where_it_lies(qtbot, panel_context, cnn_run):
     assert panel.shown["focus"] == 3 and np.array_equal(panel.shown["box"], result.boxes[3])
     full = panel.shown["full"]
     scale = full.shape[0] // cnn_run.info.input_shape[1]
-    patch = patch_from_crop(as_rgb(result.crops[3]), bottom - top, right - left)
+    region = as_rgb(result.images[3])[top:bottom, left:right]
+    assert np.allclose(patch_from_crop(as_rgb(result.crops[3]), bottom - top, right - left), region)  # the crop is that region
     inner = full[top * scale + 2:bottom * scale - 2:scale, left * scale + 2:right * scale - 2:scale]
-    assert inner.shape[0] >= 4 and np.allclose(inner, patch[: inner.shape[0], : inner.shape[1]])  # crop in place
+    assert inner.shape[0] >= 4 and np.allclose(inner, region[: inner.shape[0], : inner.shape[1]])  # the whole input shown
     assert f"#{result.indices[3]} of the pool" in panel.full_caption.text()
     assert (panel_context.selection.layer, panel_context.selection.channel) == ("block2.relu", 1)  # unchanged
 
@@ -122,7 +131,8 @@ def test_auto_refresh_waits_for_time_and_a_new_step(qtbot, panel_context, cnn_ru
     later = dataclasses.replace(frame, step=frame.step + 5)
     now[0] += 1.0
     panel.render(later)
-    assert len(asked) == 1  # too soon
+    assert len(asked) == 1  # too soon, but it will look again even if no frame comes
+    assert panel._later.isActive() and panel._later.remainingTime() <= 1000 * REFRESH_S
     now[0] += REFRESH_S
     panel.render(frame)
     assert len(asked) == 1  # the weights have not changed
@@ -154,3 +164,36 @@ def test_plane_inputs_listed_as_bars(qtbot, panel_context, mlp_run):
     ticks = panel.bars_plot.getPlotItem().getAxis("left")._tickLevels[0]
     assert ticks[0][1] == f"#{result.indices[0]} {mlp_run.info.class_names[labels[0]]}"
     assert "Receptive-field crops are for conv layers" in panel.caption.text()
+
+
+def test_end_to_end_through_a_real_session(qtbot, panel_context):
+    """The panel's request goes to a TrainingSession, runs in its analysis thread, and the
+    update it posts (with the session's own tag) is the one the panel shows."""
+    from tests.ui.conftest import _make_run
+    from visualizer.capture import hierarchy
+
+    run = _make_run("cnn", "shapes", {"channels": [4, 8], "hidden": 16}, {"n_train": 64, "n_val": 40}, steps=2)
+    session = run.session
+    try:
+        panel = show_panel(qtbot, TopExamplesPanel, panel_context, run)
+        panel_context.selection.changed.connect(panel.selection_changed)
+        panel.analysis_requested.connect(session.request_analysis)
+        panel.analysis_cancelled.connect(session.cancel_analysis)
+        panel_context.selection.set(layer="block2.conv", channel=3)
+        x, _ = session.analysis_set
+        expected = hierarchy.top_examples(session.trainer.model, x, "block2.conv", 3)  # these weights...
+        session.run(1)  # ...are the ones snapshotted: queued requests are applied before the step
+
+        def delivered() -> bool:
+            update = session.mailbox.take(f"analysis:{NAME}")
+            if update is not None:
+                panel.receive(update)
+            return panel.shown.get("layer") == "block2.conv"
+
+        qtbot.waitUntil(delivered, timeout=30_000)
+        assert np.allclose(panel.shown["values"], expected.values)
+        clear = expected.values > expected.values[-1]  # equal values may come in either order
+        assert set(panel.shown["indices"][clear]) == set(expected.indices[clear])
+        assert f"weights of step {session.trainer.step_count - 1:,}" in panel.caption.text()
+    finally:
+        session.close()

@@ -435,6 +435,7 @@ class TopExamples:
     positions: np.ndarray  # (k, 2) (row, col) of that max in the layer's map; (0, 0) for dense units
     boxes: np.ndarray  # (k, 4) (top, bottom, left, right) receptive field in input pixels, half-open
     crops: np.ndarray | None  # (k, crop, crop, C) float32 in [0, 1]; None for non-image inputs
+    images: np.ndarray | None = None  # (k, H, W, C) float32 in [0, 1], the whole inputs; None for non-image inputs
 
 
 def _unit_map(out: torch.Tensor, channel: int) -> torch.Tensor:
@@ -494,8 +495,9 @@ def _top_examples(model: nn.Module, x: torch.Tensor, layer: str, channel: int, k
     values, idx = torch.topk(score, k)  # ties: the lower index first is not guaranteed; values are exact
     positions = positions[idx]
     boxes = np.zeros((k, 4), dtype=np.int64)
-    crops = None
+    crops = full = None
     if x.dim() == 4:
+        full = x[idx.to(x.device)].float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()
         rf = _receptive_field(model, layer, tuple(x.shape[1:]))
         images = []
         for j in range(k):
@@ -507,7 +509,7 @@ def _top_examples(model: nn.Module, x: torch.Tensor, layer: str, channel: int, k
             np.zeros((0, crop_size, crop_size, x.shape[1]), np.float32)
     yield Progress(total, total, "crops")
     return TopExamples(layer, channel, idx.numpy().astype(np.int64), values.numpy().astype(np.float32),
-                       positions.numpy().astype(np.int64), boxes, crops)
+                       positions.numpy().astype(np.int64), boxes, crops, full)
 
 
 # --------------------------------------------------------------------------- activation maximisation

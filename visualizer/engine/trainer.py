@@ -68,6 +68,14 @@ class StepObserver(Protocol):
     def after_update(self, model: nn.Module) -> None: ...
 
 
+def _generator(device: torch.device, seed: int) -> torch.Generator:
+    """A seeded generator on ``device`` (so shuffling needs no host-to-device copy), or on the CPU."""
+    try:
+        return torch.Generator(device=device).manual_seed(seed)
+    except (RuntimeError, TypeError):
+        return torch.Generator().manual_seed(seed)
+
+
 class Trainer:
     """Trains ``model`` on ``dataset`` with cross-entropy, one batch per :meth:`step`."""
 
@@ -98,7 +106,7 @@ class Trainer:
     def _start(self) -> None:
         """(Re)start from the initial weights with a fresh optimizer and data order."""
         torch.manual_seed(self.config.seed)
-        self._data_gen = torch.Generator().manual_seed(self.config.seed)
+        self._data_gen = _generator(self.device, self.config.seed)
         self.step_count = 0
         self.samples_seen = 0
         self._perm = self._new_permutation()
@@ -129,7 +137,8 @@ class Trainer:
         return cls(params, lr=c.lr, weight_decay=c.weight_decay)
 
     def _new_permutation(self) -> torch.Tensor:
-        return torch.randperm(self.x_train.shape[0], generator=self._data_gen).to(self.device)
+        gen = self._data_gen
+        return torch.randperm(self.x_train.shape[0], generator=gen, device=gen.device).to(self.device)
 
     # ----------------------------------------------------------------- commands
     def submit(self, name: str, value: Any = None) -> None:

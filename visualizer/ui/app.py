@@ -39,7 +39,15 @@ def launch(demo: str | None = None, run_steps: int | None = None, screenshot: st
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("visualizer")
     app.setOrganizationName("visualizer")
-    window = MainWindow()
+    settings = None
+    if run_steps is not None:  # scripted runs show the default layout and leave the person's settings alone
+        import tempfile
+
+        from PySide6.QtCore import QSettings
+
+        scratch = tempfile.TemporaryDirectory(prefix="visualizer-")
+        settings = QSettings(os.path.join(scratch.name, "settings.ini"), QSettings.Format.IniFormat)
+    window = MainWindow(settings)
     if demo is None and run_steps is None:
         spec = window.last_spec() or spec
     window.show()

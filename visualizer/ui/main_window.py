@@ -32,7 +32,7 @@ from visualizer.ui.transport import TransportBar
 
 TICK_MS = 33
 RENDER_BUDGET_MS = 12.0
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # bump when panels are added or removed: older saved layouts are then ignored
 
 
 class MainWindow(QMainWindow):
@@ -126,12 +126,13 @@ class MainWindow(QMainWindow):
         for top, bottom in below.items():
             if top in d and bottom in d:
                 self.splitDockWidget(d[top], d[bottom], Qt.Orientation.Vertical)
-        tabs = {"layers": ["setup"], "filters": ["plane"]}
+        tabs = {"layers": ["setup"], "filters": ["plane"], "activations": ["top_examples", "features"],
+                "metrics": ["probes", "representations"], "gradients": ["selectivity"]}
         for host, guests in tabs.items():
             for g in guests:
                 if host in d and g in d:
                     self.tabifyDockWidget(d[host], d[g])
-        for host in ("layers", "filters"):
+        for host in tabs:
             if host in d:
                 d[host].raise_()
         widths = [d[k] for k in order]

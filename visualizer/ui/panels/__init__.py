@@ -15,21 +15,17 @@ PANEL_MODULES = [
     ("gradients", "GradientsPanel"),
     ("metrics", "MetricsPanel"),
     ("plane", "PlanePanel"),
+    ("probes", "LayerProbesPanel"),
+    ("representations", "RepresentationsPanel"),
+    ("top_examples", "TopExamplesPanel"),
+    ("features", "FeatureVisPanel"),
+    ("selectivity", "SelectivityPanel"),
 ]
 
 
 def panel_classes() -> list[type[Panel]]:
     """Every panel class, imported on first use."""
-    classes = []
-    for module, name in PANEL_MODULES:
-        try:
-            mod = importlib.import_module(f"visualizer.ui.panels.{module}")
-        except ModuleNotFoundError as exc:  # TEMPORARY while panels are being written
-            if exc.name != f"visualizer.ui.panels.{module}":
-                raise
-            continue
-        classes.append(getattr(mod, name))
-    return classes
+    return [getattr(importlib.import_module(f"visualizer.ui.panels.{module}"), name) for module, name in PANEL_MODULES]
 
 
 __all__ = ["AnalysisPanel", "Panel", "PanelContext", "panel_classes"]

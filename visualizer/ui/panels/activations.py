@@ -10,6 +10,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout
 
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.ui.panels.base import Panel, PanelContext
+from visualizer.ui.widgets.caption import caption_label
 from visualizer.ui.widgets.colormaps import SEQUENTIAL, colormap, symmetric_levels
 from visualizer.ui.widgets.image_strip import ImageStrip, arrow_label, colorize
 from visualizer.ui.widgets.placeholder import Placeholder
@@ -45,10 +46,8 @@ class ActivationsPanel(Panel):
 
     def __init__(self, context: PanelContext) -> None:
         super().__init__(context)
-        self.caption = QLabel()
-        self.caption.setWordWrap(True)
+        self.caption = caption_label(scale=1.0)
         self.caption.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.caption.setTextFormat(Qt.TextFormat.RichText)
         self.grid = ImageGrid(cmap=SEQUENTIAL, colorbar=True, label="activation value")
         self.grid.tile_clicked.connect(self._tile_clicked)
         self.grid.setToolTip("Click a channel (or unit) to select it in every panel.")

@@ -85,8 +85,10 @@ class FeatureVisPanel(AnalysisPanel):
             plot.showAxis(side)
             axis = plot.getAxis(side)
             axis.setPen(pg.mkPen(None))
+            axis.setTickPen(pg.mkPen(None))
             axis.setTextPen(pg.mkPen((20, 20, 20)))
             axis.setStyle(tickLength=0)
+        plot.setLabel("top", "channel")
         self.gallery_body = Placeholder(self.gallery)
         bottom = QWidget()
         bottom_layout = QVBoxLayout(bottom)
@@ -286,8 +288,9 @@ class FeatureVisPanel(AnalysisPanel):
         self.gallery.set_highlight(None)
         self.gallery.set_tiles(tiles, (0.0, 1.0), cols=cols, pad=GALLERY_PAD)
         plot = self.gallery.plot
-        plot.getAxis("left").setTicks([[(r * (h + GALLERY_PAD) + (h - 1) / 2, name) for r, name in enumerate(order)], []])
-        plot.getAxis("top").setTicks([[(c * (w + GALLERY_PAD) + (w - 1) / 2, f"channel {c}") for c in range(cols)], []])
+        rows = [(r * (h + GALLERY_PAD) + (h - 1) / 2, name) for r, name in enumerate(order)]
+        plot.getAxis("left").setTicks([rows, []])
+        plot.getAxis("top").setTicks([[(c * (w + GALLERY_PAD) + (w - 1) / 2, str(c)) for c in range(cols)], []])
         self.gallery_body.show_content()
         self._mark_gallery()
         when = "" if step is None else f" (weights of step {step:,})"

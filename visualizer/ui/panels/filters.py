@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout
+from PySide6.QtWidgets import QVBoxLayout
 
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.ui.panels.base import Panel, PanelContext
+from visualizer.ui.widgets.caption import caption_label
 from visualizer.ui.widgets.colormaps import symmetric_levels
 from visualizer.ui.widgets.placeholder import Placeholder
 from visualizer.ui.widgets.plots import ImageGrid
@@ -43,10 +44,8 @@ class FiltersPanel(Panel):
 
     def __init__(self, context: PanelContext) -> None:
         super().__init__(context)
-        self.caption = QLabel()
-        self.caption.setWordWrap(True)
+        self.caption = caption_label(scale=1.0)
         self.caption.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        self.caption.setTextFormat(Qt.TextFormat.RichText)
         self.grid = ImageGrid(cmap="diverging", colorbar=True, label="weight")
         self.grid.tile_clicked.connect(self._tile_clicked)
         self.grid.setToolTip("Click a kernel to select its layer and channel in every panel.")

@@ -155,7 +155,6 @@ class LayerProbesPanel(AnalysisPanel):
         steps, heat = self.runs.steps(), self.runs.matrix()
         if len(steps) > 1:
             self.first_curve.setData(x, heat[:, 0], connect="finite")
-            self.first_curve.opts["name"] = f"first run (step {steps[0]:,})"
         else:
             self.first_curve.setData([], [])
         self._legend()

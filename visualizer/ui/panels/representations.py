@@ -181,8 +181,10 @@ class RepresentationsPanel(AnalysisPanel):
             if len(finite):
                 lo, hi = finite.min(0).astype(np.float64), finite.max(0).astype(np.float64)
                 span = np.maximum(hi - lo, 1e-6 * np.maximum(1.0, np.abs(lo)))
-                plot.vb.setRange(xRange=(float(lo[0]), float(lo[0] + span[0])),
-                                 yRange=(float(lo[1]), float(lo[1] + span[1])), padding=0.06)
+                hi = lo + span
+                # head room at the top keeps the points clear of the variance note in the corner
+                plot.vb.setRange(xRange=(float(lo[0] - 0.05 * span[0]), float(hi[0] + 0.05 * span[0])),
+                                 yRange=(float(lo[1] - 0.05 * span[1]), float(hi[1] + 0.25 * span[1])), padding=0)
         self._show_selection()
         self.shown = {"points": dict(self.points), "labels": self.labels.copy(), "layers": list(self.names),
                       "explained": dict(self.explained), "picked": self.picked}

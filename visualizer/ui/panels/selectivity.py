@@ -50,7 +50,8 @@ class SelectivityPanel(AnalysisPanel):
         self.controls.cancel_clicked.connect(lambda: self.cancel(NAME))
         self.heat = HistoryHeatmap("unit", "selectivity index", "training step (weights analysed)")
         self.heat.row_clicked.connect(self._select_unit)
-        self.heat.view.view.scene().sigMouseMoved.connect(lambda pos: self._hover(self.heat.plot.vb, self.heat.view.view, pos))
+        self.heat.view.view.scene().sigMouseMoved.connect(
+            lambda pos: self._hover(self.heat.plot.vb, self.heat.view.view, pos))
 
         self.bars_view = pg.GraphicsLayoutWidget()
         self.bars_view.ci.setContentsMargins(2, 2, 2, 2)
@@ -62,7 +63,7 @@ class SelectivityPanel(AnalysisPanel):
         self.bars_plot.setMouseEnabled(False, False)
         self.bars_plot.hideButtons()
         self.bars_plot.showGrid(x=True, alpha=0.3)
-        self.bars_plot.setXRange(0, 1, padding=0.02)
+        self.bars_plot.setXRange(0, 1, padding=0.1)  # room for the end labels
         self.bars_plot.getAxis("bottom").setTicks([[(0, "0"), (0.5, "0.5"), (1, "1")]])
         self.bars = pg.BarGraphItem(x0=[], y=[], height=[], width=[])
         self.bars_plot.addItem(self.bars)
@@ -191,13 +192,16 @@ class SelectivityPanel(AnalysisPanel):
         specific = int((index >= SPECIFIC).sum())
         text = (f"{WHAT} <b>{layer}</b>, {units} {word}s, weights of step {step:,}: mean {np.nanmean(index):.2f}; "
                 f"{specific} of {units} class-specific (≥ {SPECIFIC:g})")
-        ever = np.flatnonzero((heat >= SPECIFIC).any(0)) if heat.size else np.zeros(0, int)
-        if len(ever):
-            first = int(steps[ever[0]])
-            text += (f", the first already at step {first:,} (the first run)" if ever[0] == 0
-                     else f", the first since step {first:,}")
-        elif len(steps) > 1:
-            text += f", none yet since step {int(steps[0]):,}"
+        if len(steps) > 1:
+            counts = (heat >= SPECIFIC).sum(0)
+            if counts[-1] == counts[0]:
+                text += f", as many as at step {int(steps[0]):,}"
+            else:
+                text += f", {'up' if counts[-1] > counts[0] else 'down'} from {int(counts[0])} at step {int(steps[0]):,}"
+            gains = np.diff(counts)
+            if gains.max() > 0:
+                j = int(np.argmax(gains))
+                text += f"; the biggest gain, +{int(gains[j])}, between steps {int(steps[j]):,} and {int(steps[j + 1]):,}"
         text += "."
         channel = self.selection.channel
         if channel is not None and 0 <= channel < units:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
 
@@ -34,15 +34,6 @@ COLS = 3
 FULL_VIEW_PX = 128  # the full input with its receptive-field box is about this big
 
 
-def patch_from_crop(crop: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Undo the nearest-neighbour enlargement of a (S, S, C) crop back to (height, width, C)
-    input pixels (exact when the crop is at least as large as the box)."""
-    s_h, s_w = crop.shape[:2]
-    rows = np.minimum(np.ceil(np.arange(height) * s_h / max(1, height)).astype(int), s_h - 1)
-    cols = np.minimum(np.ceil(np.arange(width) * s_w / max(1, width)).astype(int), s_w - 1)
-    return crop[rows][:, cols]
-
-
 class TopExamplesPanel(AnalysisPanel):
     """The 9 analysis-set inputs that drive the selected channel hardest, as receptive-field
     crops with their activation and true class, and where the crop lies in its input."""
@@ -61,6 +52,9 @@ class TopExamplesPanel(AnalysisPanel):
         self.auto = QCheckBox("auto-refresh")
         self.auto.setChecked(True)
         self.auto.setToolTip(f"While training runs, recompute every {REFRESH_S:.0f} s on the newest weights")
+        self._later = QTimer(self)
+        self._later.setSingleShot(True)
+        self._later.timeout.connect(lambda: self.render(self.history.latest))
         # the status text can be long ("done (weights of step 12,345)"): let it shrink, not widen the panel
         self.status.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status.label.setMinimumWidth(60)
@@ -111,6 +105,7 @@ class TopExamplesPanel(AnalysisPanel):
 
     # ------------------------------------------------------------------ state
     def _reset(self) -> None:
+        self._later.stop()
         self.requested.clear()
         self._target: tuple[str, int] | None = None  # what the last request was for
         self._requested_at = -math.inf
@@ -130,27 +125,25 @@ class TopExamplesPanel(AnalysisPanel):
         pool = len(run.analysis_labels) if run.analysis_labels is not None else 0
         self.pool_label.setText(f"Pool: the first {pool:,} validation samples (never trained on)." if pool else "")
 
-    def wanted(self) -> tuple[str, int, bool] | None:
-        """(layer, channel, whether channel 0 stands in for no choice), or None (with a
-        message shown) when there is nothing to ask for."""
+    def wanted(self) -> tuple[str, int] | None:
+        """The selected (layer, channel), channel 0 when none is chosen; None (with a message
+        shown) when there is nothing to ask for."""
         if self.run is None or not self.run.layers:
             return None
         layer = self.selected_layer()
-        channel = self.selection.channel
-        defaulted = channel is None
-        channel = 0 if defaulted else int(channel)
+        channel = 0 if self.selection.channel is None else int(self.selection.channel)
         count = unit_count(self.run, layer)
         if count is not None and channel >= count:
             self.body.show_message(f"Nothing to show because {layer} has {count} {unit_word(self.run, layer)}s "
                                    f"and {channel} is not one of them.")
             return None
-        return layer, channel, defaulted
+        return layer, channel
 
     # ------------------------------------------------------------------ requests
     def run_now(self) -> None:
         target = self.wanted()
         if target is not None:
-            self._request(target[:2])
+            self._request(target)
 
     def _request(self, target: tuple[str, int]) -> None:
         layer, channel = target
@@ -164,11 +157,11 @@ class TopExamplesPanel(AnalysisPanel):
         self.status.started(f"scanning the pool for {layer} {unit_word(self.run, layer)} {channel}…")
 
     def render(self, frame: Frame | None) -> None:
-        """Ask for the current target if not yet asked; while training, refresh now and then."""
+        """Ask for the current target if not yet asked; while training, refresh now and then
+        (when the weights have changed, the last answer is in and REFRESH_S have passed)."""
         target = self.wanted()
         if target is None:
             return
-        target = target[:2]
         if target != self._target:
             self._request(target)
             return
@@ -177,12 +170,15 @@ class TopExamplesPanel(AnalysisPanel):
         since = self.clock() - self._requested_at
         if since >= REFRESH_S and (not self._busy or since >= STUCK_S):
             self._request(target)
+        elif not self._busy and not self._later.isActive():
+            # no new frame may come (training paused): look again when the time is up
+            self._later.start(int(1000 * (REFRESH_S - since)) + 50)
 
     def selection_changed(self, changed: frozenset[str]) -> None:
         if changed & {"layer", "channel"}:
             target = self.wanted()
-            if target is not None and target[:2] != self._target:
-                self._request(target[:2])
+            if target is not None and target != self._target:
+                self._request(target)
             elif target is not None and self._result is not None:
                 self._show(self._result, self._result_step)  # the caption's channel hint may change
 
@@ -195,6 +191,7 @@ class TopExamplesPanel(AnalysisPanel):
         if update.state == "done":
             self._focus = 0
             self._show(update.result, (update.tag or {}).get("step"))
+            self.render(self.history.latest)  # trained on meanwhile? schedule the next refresh
         elif update.state == "error":
             self.body.show_message(f"Could not find the top examples: {update.message}")
             self.shown = {"error": update.message}
@@ -249,8 +246,7 @@ class TopExamplesPanel(AnalysisPanel):
         self._show_full(result, labels)
 
     def _show_full(self, result: Any, labels: np.ndarray) -> None:
-        """The focused example's input with its receptive field outlined: the full image when
-        it is one of the probe inputs the run carries, else only the crop put back in place."""
+        """The focused example's whole input with its receptive field outlined."""
         n = len(result.indices)
         shape = tuple(self.run.input_shape) if self.run is not None else ()
         whole_box = np.array([0, shape[1], 0, shape[2]]) if len(shape) == 3 else None
@@ -265,15 +261,8 @@ class TopExamplesPanel(AnalysisPanel):
         _, height, width = (int(s) for s in shape)
         top, bottom, left, right = (int(v) for v in result.boxes[i])
         index = int(result.indices[i])
-        probe = np.flatnonzero(np.asarray(self.run.probe_indices) == index)
-        if len(probe) and self.run.probe_inputs is not None:
-            canvas = as_rgb(np.moveaxis(np.asarray(self.run.probe_inputs[probe[0]], np.float32), 0, -1))
-            whole = "the whole input"
-        else:
-            canvas = np.full((height, width, 3), 0.8, np.float32)
-            if bottom > top and right > left:
-                canvas[top:bottom, left:right] = patch_from_crop(as_rgb(result.crops[i]), bottom - top, right - left)
-            whole = "the crop put back in place (grey: the rest of this input is not sent to the viewer)"
+        canvas = as_rgb(np.asarray(result.images[i], np.float32))
+        whole = "the whole input"
         scale = max(1, FULL_VIEW_PX // max(height, width))
         shown = outline_box(canvas, (0, height, 0, width), scale, width=1, color=(0.3, 0.3, 0.3))
         shown = outline_box(shown, (top * scale, bottom * scale, left * scale, right * scale), 1, width=2)

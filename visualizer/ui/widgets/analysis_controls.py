@@ -14,9 +14,10 @@ from visualizer.ui.widgets.job_status import JobStatus
 
 
 class AutoRefresh(QCheckBox):
-    """Checked: an analysis is due again when at least ``interval_s`` passed since the last
-    request, the training step changed since then, and the previous job has finished.
-    So it follows training at a modest rate and never piles up requests while paused."""
+    """Checked: an analysis is due again when the previous job has finished, the training
+    step changed since the last request, and at least ``interval_s`` (or twice as long as
+    the last job took, if longer) passed since that request. So it follows training at a
+    modest rate, costs at most about half a core, and never piles up requests while paused."""
 
     def __init__(self, interval_s: float = 10.0, checked: bool = True,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -28,6 +29,7 @@ class AutoRefresh(QCheckBox):
         self.clock = clock
         self.last_step: int | None = None
         self.last_time = -math.inf
+        self.last_duration = 0.0  # how long the last finished job took
 
     def due(self, step: int | None, busy: bool) -> bool:
         """Whether to request again now, for the newest frame's ``step``."""
@@ -35,15 +37,20 @@ class AutoRefresh(QCheckBox):
             return False
         if self.last_step is not None and step == self.last_step:
             return False
-        return self.clock() - self.last_time >= self.interval_s
+        return self.clock() - self.last_time >= max(self.interval_s, 2.0 * self.last_duration)
 
     def requested(self, step: int | None) -> None:
         """Note a request (automatic or not) for the weights of ``step``."""
         self.last_step = step
         self.last_time = self.clock()
 
+    def finished(self) -> None:
+        """Note that the job last requested has ended (done, failed or cancelled)."""
+        if math.isfinite(self.last_time):
+            self.last_duration = max(0.0, self.clock() - self.last_time)
+
     def reset(self) -> None:
-        self.last_step, self.last_time = None, -math.inf
+        self.last_step, self.last_time, self.last_duration = None, -math.inf, 0.0
 
 
 class AnalysisControls(QWidget):
@@ -67,7 +74,9 @@ class AnalysisControls(QWidget):
         # a long status message is cut, not allowed to widen the panel
         self.status.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status.bar.setMinimumWidth(40)
-        self.status.bar.setMaximumWidth(90)
+        self.status.bar.setMaximumWidth(40)
+        for button in (self.status.run_button, self.status.cancel_button):  # no wider than their text
+            button.setMaximumWidth(button.fontMetrics().horizontalAdvance(button.text()) + 24)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.status, 1)
@@ -91,6 +100,8 @@ class AnalysisControls(QWidget):
         if update.state == "cancelled" and not self._cancel_asked:
             return False
         self.status.show_update(update)
+        if update.state != "running":
+            self.refresh.finished()
         return True
 
     def reset(self) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import pyqtgraph as pg
@@ -10,8 +11,14 @@ from PySide6.QtGui import QFont, QFontMetricsF
 
 
 def abbreviate(name: str, max_chars: int = 18) -> str:
-    """``name`` cut to ``max_chars`` keeping its end (the most specific part): "…0.conv2"."""
-    return name if len(name) <= max_chars else "…" + name[-(max_chars - 1):]
+    """``name`` in at most ``max_chars`` characters: the parts of a dotted path before the
+    last shortened to their initials and numbers ("stage2.block1.relu2" -> "s2.b1.relu2"),
+    then, if still too long, cut keeping the end (the most specific part)."""
+    if len(name) <= max_chars:
+        return name
+    parts = name.split(".")
+    short = ".".join([re.sub(r"([A-Za-z])[A-Za-z_]*", r"\1", p) for p in parts[:-1]] + parts[-1:])
+    return short if len(short) <= max_chars else "…" + short[-(max_chars - 1):]
 
 
 def nice_stride(at_least: float) -> int:

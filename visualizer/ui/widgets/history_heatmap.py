@@ -128,6 +128,8 @@ class HistoryHeatmap(QWidget):
             self.view.image.clear()
             return
         image, left, width = step_columns(np.asarray(steps), np.asarray(values, dtype=np.float64))
+        single = [[(float(steps[0]), f"{int(steps[0]):,}")]] if len(steps) == 1 else None
+        self.plot.getAxis("bottom").setTicks(single)  # one column: its step, not fractions of a step
         self.view.set_image(image.astype(np.float32), self.levels, rect=(left, 0, width, values.shape[0]))
         self._extent = (left, left + width)
         self.plot.setXRange(left, left + width, padding=0)

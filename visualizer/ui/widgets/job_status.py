@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QSizePolicy, QWidget
 
 
 class JobStatus(QWidget):
@@ -25,6 +25,7 @@ class JobStatus(QWidget):
         self.bar.setTextVisible(False)
         self.bar.setMaximumHeight(10)
         self.label = QLabel("")
+        self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long text must not widen the panel
         self.run_button.clicked.connect(self.run_clicked)
         self.cancel_button.clicked.connect(self.cancel_clicked)
         layout = QHBoxLayout(self)
@@ -41,19 +42,22 @@ class JobStatus(QWidget):
         self.label.setText(message)
         self.cancel_button.setEnabled(True)
 
+    def _say(self, text: str, tooltip: str = "") -> None:
+        self.label.setText(text)
+        self.label.setToolTip(tooltip or text)
+
     def show_update(self, update: Any) -> None:
         """Reflect a JobUpdate (state, fraction, message, error)."""
         self.running = update.state == "running"
         self.cancel_button.setEnabled(self.running)
         if update.state == "running":
             self.bar.setValue(int(1000 * update.fraction))
-            self.label.setText(update.message or f"{update.done} of {update.total}")
+            self._say(update.message or f"{update.done} of {update.total}")
         elif update.state == "done":
             self.bar.setValue(1000)
             step = (update.tag or {}).get("step")
-            self.label.setText("done" if step is None else f"done (weights of step {step:,})")
+            self._say("done" if step is None else f"done (weights of step {step:,})")
         elif update.state == "cancelled":
-            self.label.setText("cancelled")
+            self._say("cancelled")
         else:
-            self.label.setText(f"failed: {update.message}")
-            self.label.setToolTip(update.error or update.message)
+            self._say(f"failed: {update.message}", update.error or update.message)
