@@ -76,3 +76,28 @@ def test_app_without_a_display_says_how_to_run():
         pytest.skip("display detection is for X11/Wayland systems")
     assert out.returncode == 2
     assert "no display" in out.stderr and "visualizer train" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_atomic_write_replaces_whole_files_with_normal_permissions(tmp_path, monkeypatch):
+    from visualizer.files import atomic_write
+
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+    atomic_write(target, b"new contents")
+    assert target.read_bytes() == b"new contents"
+    assert (target.stat().st_mode & 0o777) == 0o666 & ~_umask()
+
+    def broken_replace(src, dst):  # an interruption between writing and renaming
+        raise OSError("disk went away")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        atomic_write(target, b"half")
+    assert target.read_bytes() == b"new contents"  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # no temporary file left behind
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

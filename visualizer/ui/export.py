@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QRect
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRect
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QWidget
+
+from visualizer.files import atomic_write
 
 
 def save_widget_image(widget: QWidget, path: str | os.PathLike[str]) -> Path:
@@ -18,30 +19,24 @@ def save_widget_image(widget: QWidget, path: str | os.PathLike[str]) -> Path:
         raise OSError(f"unsupported image type {suffix or '(none)'}; use .png or .svg")
     if not path.parent.exists():
         raise OSError(f"folder {path.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        if suffix == ".png":
-            if not widget.grab().save(tmp, "PNG"):
-                raise OSError(f"could not write {path}")
-        else:
-            from PySide6.QtSvg import QSvgGenerator
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if suffix == ".png":
+        if not widget.grab().save(buffer, "PNG"):
+            raise OSError(f"could not render {path.name}")
+    else:
+        from PySide6.QtSvg import QSvgGenerator
 
-            gen = QSvgGenerator()
-            gen.setFileName(tmp)
-            gen.setSize(widget.size())
-            gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
-            gen.setTitle(widget.windowTitle() or "visualizer")
-            painter = QPainter(gen)
-            try:
-                widget.render(painter)
-            finally:
-                painter.end()
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-__all__ = ["save_widget_image"]
+        gen = QSvgGenerator()
+        gen.setOutputDevice(buffer)
+        gen.setSize(widget.size())
+        gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
+        gen.setTitle(widget.windowTitle() or "visualizer")
+        painter = QPainter(gen)
+        try:
+            widget.render(painter)
+        finally:
+            painter.end()
+    buffer.close()
+    return atomic_write(path, bytes(data.data()))
