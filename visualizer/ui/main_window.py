@@ -32,6 +32,7 @@ from visualizer.ui.transport import TransportBar
 
 TICK_MS = 33
 RENDER_BUDGET_MS = 12.0
+FOLLOW_UP_MS = 10
 LAYOUT_VERSION = 2  # bump when panels are added or removed: older saved layouts are then ignored
 
 
@@ -304,7 +305,7 @@ class MainWindow(QMainWindow):
         Each tick renders panels, those waiting longest first, until RENDER_BUDGET_MS is
         spent, and no panel more often than its ``max_fps``: one event-loop turn never
         carries every panel's drawing, so the window stays responsive. Panels still due are
-        drawn on the next event-loop turn. When every visible panel that is not held back
+        drawn FOLLOW_UP_MS later. When every visible panel that is not held back
         by its rate shows the newest frame, ``frame_rendered`` is emitted.
         """
         frame = self._frame
@@ -326,13 +327,16 @@ class MainWindow(QMainWindow):
             self._rendered_at[key] = now
             self._dirty.discard(key)
             if panel.heavy:
-                spent = RENDER_BUDGET_MS + 1  # nothing else in this tick
+                # paint it now: Qt would otherwise merge its paint with the next heavy panel's
+                panel.repaint()
+                spent = RENDER_BUDGET_MS + 1  # nothing else in this turn
         now = time.monotonic()
         waiting = [k for k in self._dirty if self._on_screen(k) and self._due(k, now)]
         if waiting and not self._follow_up:
-            # more to draw: on the next event-loop turn (after this turn's paints), not the next tick
+            # more to draw: soon, not at the next tick, but after a gap that lets the event
+            # loop paint and answer input in between
             self._follow_up = True
-            QTimer.singleShot(0, self._follow_up_render)
+            QTimer.singleShot(FOLLOW_UP_MS, self._follow_up_render)
         if not waiting and self._announced != id(frame):
             self._announced = id(frame)
             self.frames_shown += 1
