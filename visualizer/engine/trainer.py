@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import math
 import queue
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -283,6 +283,3 @@ class Trainer:
             return loss_sum / n, correct / n
         finally:
             self.model.train(was_training)
-
-    def describe(self) -> dict[str, Any]:
-        return {"config": asdict(self.config), "device": str(self.device), "step": self.step_count}

@@ -129,7 +129,6 @@ class Frame:
     step: int
     time: float  # time.monotonic() at capture
     epoch: float = 0.0
-    stream: str = "train"
     scalars: ScalarChunk = field(default_factory=ScalarChunk.empty)
     val: dict[str, float] | None = None  # {"val_loss", "val_acc", "step"}
     layer_order: list[str] = field(default_factory=list)

@@ -38,14 +38,3 @@ class Mailbox:
             if frame is not None:
                 self.taken[stream] = self.taken.get(stream, 0) + 1
             return frame
-
-    def take_all(self) -> dict[str, Any]:
-        with self._lock:
-            slots, self._slots = self._slots, {}
-            for k in slots:
-                self.taken[k] = self.taken.get(k, 0) + 1
-            return slots
-
-    def total_dropped(self) -> int:
-        with self._lock:
-            return sum(self.dropped.values())

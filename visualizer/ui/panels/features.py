@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.ui.panels.base import AnalysisPanel, PanelContext
@@ -101,9 +101,6 @@ class FeatureVisPanel(AnalysisPanel):
         splitter.addWidget(top)
         splitter.addWidget(bottom)
         splitter.setChildrenCollapsible(False)
-        for status in (self.vis_status, self.gallery_status):  # long status texts shrink, not widen the panel
-            status.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-            status.label.setMinimumWidth(60)
         self.body = Placeholder(splitter)  # a message in place of both parts when inputs are not images
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -128,11 +125,9 @@ class FeatureVisPanel(AnalysisPanel):
         super().set_run(run)
         self._reset()
         image_input = len(run.input_shape) == 3
-        self.vis_status.run_button.setEnabled(image_input)
-        self.vis_status.label.setText("")
-        self.gallery_status.label.setText("")
         for status in (self.vis_status, self.gallery_status):
-            status.bar.setValue(0)
+            status.reset()
+        self.vis_status.run_button.setEnabled(image_input)
         if not image_input:
             what = "a 2-D point (x₁, x₂)" if run.data_kind == "plane" else f"of shape {tuple(run.input_shape)}"
             self.body.show_message(NEEDS_IMAGES.format(what=what) + (PLANE_HINT if run.data_kind == "plane" else ""))

@@ -13,7 +13,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QStackedWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.ui.panels.base import AnalysisPanel, PanelContext
@@ -55,9 +55,6 @@ class TopExamplesPanel(AnalysisPanel):
         self._later = QTimer(self)
         self._later.setSingleShot(True)
         self._later.timeout.connect(lambda: self.render(self.history.latest))
-        # the status text can be long ("done (weights of step 12,345)"): let it shrink, not widen the panel
-        self.status.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.status.label.setMinimumWidth(60)
         self.pool_label = caption_label()
         options = QHBoxLayout()
         options.setContentsMargins(0, 0, 0, 0)
@@ -119,8 +116,7 @@ class TopExamplesPanel(AnalysisPanel):
         super().set_run(run)
         self._reset()
         self.caption.setText("")
-        self.status.label.setText("")
-        self.status.bar.setValue(0)
+        self.status.reset()
         self.body.show_message("Waiting for the first result…")
         pool = len(run.analysis_labels) if run.analysis_labels is not None else 0
         self.pool_label.setText(f"Pool: the first {pool:,} validation samples (never trained on)." if pool else "")

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QSizePolicy, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QWidget
 
 from visualizer.ui.widgets.job_status import JobStatus
 
@@ -71,8 +71,6 @@ class AnalysisControls(QWidget):
         self.status.run_clicked.connect(self.run_clicked)
         self.status.cancel_clicked.connect(self._cancel)
         self._cancel_asked = False
-        # a long status message is cut, not allowed to widen the panel
-        self.status.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status.bar.setMinimumWidth(40)
         self.status.bar.setMaximumWidth(40)
         for button in (self.status.run_button, self.status.cancel_button):  # no wider than their text
@@ -106,12 +104,7 @@ class AnalysisControls(QWidget):
 
     def reset(self) -> None:
         """No job, nothing to cancel, nothing requested yet (a new run)."""
-        s = self.status
-        s.running = False
-        s.cancel_button.setEnabled(False)
-        s.bar.setValue(0)
-        s.label.setText("")
-        s.label.setToolTip("")
+        self.status.reset()
         self.refresh.reset()
         self._cancel_asked = False
 

@@ -26,6 +26,7 @@ class JobStatus(QWidget):
         self.bar.setMaximumHeight(10)
         self.label = QLabel("")
         self.label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long text must not widen the panel
+        self.label.setMinimumWidth(60)
         self.run_button.clicked.connect(self.run_clicked)
         self.cancel_button.clicked.connect(self.cancel_clicked)
         layout = QHBoxLayout(self)
@@ -35,6 +36,13 @@ class JobStatus(QWidget):
         layout.addWidget(self.bar, 1)
         layout.addWidget(self.label, 2)
         self.running = False
+
+    def reset(self) -> None:
+        """No job, nothing to cancel, no message (a new run)."""
+        self.running = False
+        self.cancel_button.setEnabled(False)
+        self.bar.setValue(0)
+        self._say("")
 
     def started(self, message: str = "starting…") -> None:
         self.running = True
