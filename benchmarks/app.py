@@ -32,6 +32,9 @@ SETTLE_S = 0.15
 def application() -> Any:
     """The process's QApplication, created offscreen on first use."""
     os.environ["QT_QPA_PLATFORM"] = "offscreen"  # before Qt is imported
+    from visualizer.ui.app import prepare_qt_environment
+
+    prepare_qt_environment()  # as the app does
     from PySide6.QtCore import qInstallMessageHandler
     from PySide6.QtWidgets import QApplication
 
