@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -30,6 +32,32 @@ def test_scalars_cover_every_step_without_holes():
     assert list(steps) == list(range(1, 8)) and list(steps2) == list(range(8, 13))
     assert np.all(np.isfinite(first["train_loss"])) and np.all((first["train_acc"] >= 0) & (first["train_acc"] <= 1))
     assert np.allclose(second["lr"], 1e-3)
+
+
+def test_per_step_learning_rate_follows_commands_across_drains():
+    t = make()
+    t.run(3)
+    t.submit("lr", 0.05)
+    t.run(2)
+    steps, first = t.drain_scalars()
+    t.submit("lr", 0.2)
+    t.submit("momentum", 0.5)  # not an lr change
+    t.run(2)
+    steps2, second = t.drain_scalars()
+    assert list(first["lr"]) == [1e-3] * 3 + [0.05] * 2
+    assert list(steps2) == [6, 7] and list(second["lr"]) == [0.2, 0.2]
+
+
+def test_recorded_accuracy_equals_the_batch_accuracy():
+    t = make(dropout=0.0)  # batch norm in training mode is deterministic on the same batch
+    t.run(4)
+    t.drain_scalars()
+    idx = t._perm[t._pos : t._pos + t.config.batch_size]  # the batch the next step draws
+    model_before = copy.deepcopy(t.model)
+    t.step()
+    with torch.no_grad():
+        expected = (model_before(t.x_train[idx]).argmax(1) == t.y_train[idx]).float().mean().item()
+    assert t.drain_scalars()[1]["train_acc"][0] == pytest.approx(expected)
 
 
 def test_scalar_buffer_overflow_keeps_everything():

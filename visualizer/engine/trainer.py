@@ -113,7 +113,7 @@ class Trainer:
         self._pos = 0
         self._buffered = 0
         self._host_chunks: list[np.ndarray] = []
-        self._lrs: list[float] = []
+        self._lr_log: list[tuple[int, float]] = [(1, self.config.lr)]  # (first step, lr): lr moves only by command
         self._first_unread_step = 1
         self.optimizer = self._make_optimizer()
 
@@ -173,6 +173,8 @@ class Trainer:
         if cmd.name == "optimizer" and new.optimizer != old.optimizer:
             self.optimizer = self._make_optimizer()
             return
+        if new.lr != old.lr:
+            self._lr_log.append((self.step_count + 1, new.lr))
         for group in self.optimizer.param_groups:
             group["lr"], group["weight_decay"] = new.lr, new.weight_decay
             if "momentum" in group:
@@ -216,9 +218,10 @@ class Trainer:
         self.optimizer.step()
         if observer is not None:
             observer.after_update(self.model)
+        with torch.no_grad():
+            acc = (logits.argmax(1) == y).float().mean()
+            self._record(loss, acc)  # a non-finite loss is found in these rows when they are read
         loss = loss.detach()
-        acc = (logits.detach().argmax(1) == y).float().mean()
-        self._record(loss, acc)  # a non-finite loss is found in these rows when they are read
         self.step_count += 1
         return loss
 
@@ -233,9 +236,8 @@ class Trainer:
     def _record(self, loss: torch.Tensor, acc: torch.Tensor) -> None:
         if self._buffered == self._buffer.shape[0]:
             self._flush()  # rare: nobody drained for buffer_steps steps
-        self._buffer[self._buffered] = torch.stack((loss, acc))
+        torch.stack((loss, acc), out=self._buffer[self._buffered])
         self._buffered += 1
-        self._lrs.append(self.config.lr)
 
     def _flush(self) -> None:
         if self._buffered:
@@ -253,8 +255,11 @@ class Trainer:
             parts.append(self._buffer[: self._buffered])
         n = sum(int(p.shape[0]) for p in parts)
         steps = np.arange(self._first_unread_step, self._first_unread_step + n, dtype=np.int64)
-        lrs = np.asarray(self._lrs, dtype=np.float64)
-        self._host_chunks, self._lrs, self._buffered = [], [], 0
+        starts = np.array([first for first, _ in self._lr_log], dtype=np.int64)
+        values = np.array([lr for _, lr in self._lr_log], dtype=np.float64)
+        lrs = values[np.searchsorted(starts, steps, side="right") - 1]
+        self._lr_log = self._lr_log[-1:]  # the lr in force from here on
+        self._host_chunks, self._buffered = [], 0
         self._first_unread_step += n
         return steps, parts, lrs
 
