@@ -19,6 +19,14 @@ def test_mailbox_keeps_only_newest_and_counts_drops():
     assert box.take("train") is None
 
 
+def test_mailbox_tells_its_listener_after_each_put_outside_its_lock():
+    box, seen = Mailbox(), []
+    box.on_put = lambda stream: seen.append((stream, box.take(stream)))  # take() would deadlock inside the lock
+    box.put("train", "a")
+    box.put("status", "b")
+    assert seen == [("train", "a"), ("status", "b")]
+
+
 def test_dropped_frames_do_not_drop_scalar_history():
     box = Mailbox()
     series = SeriesBuffer(["train_loss"], capacity=1000)

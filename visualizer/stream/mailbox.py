@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Callable
 
 
 class Mailbox:
@@ -19,6 +19,7 @@ class Mailbox:
         self.posted: dict[str, int] = {}
         self.dropped: dict[str, int] = {}
         self.taken: dict[str, int] = {}
+        self.on_put: Callable[[str], None] | None = None  # told the stream name after each put (any thread)
 
     def put(self, stream: str, frame: Any) -> None:
         with self._lock:
@@ -30,6 +31,8 @@ class Mailbox:
                     absorb(older)
             self._slots[stream] = frame
             self.posted[stream] = self.posted.get(stream, 0) + 1
+        if self.on_put is not None:
+            self.on_put(stream)
 
     def take(self, stream: str) -> Any | None:
         """The newest frame of ``stream`` (removing it), or None if nothing new."""

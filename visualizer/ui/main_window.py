@@ -1,8 +1,9 @@
 """The main window: docks for the panels, the transport bar, menus and the status bar.
 
-A ~30 Hz timer is the only bridge to the training thread: it arms a capture, takes
+A ~30 Hz timer is the bridge to the training thread: it arms a capture, takes
 the newest frame from the mailbox, feeds the run history and asks visible panels to
-render. Panels never talk to each other; they share one :class:`Selection`.
+render. A frame's arrival also starts a tick at once (``Mailbox.on_put`` emits a queued
+signal), so a frame never waits for the timer. Panels never talk to each other; they share one :class:`Selection`.
 """
 from __future__ import annotations
 
@@ -42,12 +43,15 @@ class MainWindow(QMainWindow):
     run_started = Signal(object)  # RunInfo
     frame_rendered = Signal(int)  # step
     error_shown = Signal(str)
+    _posted = Signal(str)  # emitted from the mailbox's writer thread; runs in the UI thread
 
     def __init__(self, settings: QSettings | None = None) -> None:
         super().__init__()
         self.setWindowTitle("visualizer: watch a neural network learn")
         self.settings = settings or QSettings("visualizer", "visualizer")
         self.mailbox = Mailbox()
+        self._posted.connect(self._frame_posted, Qt.ConnectionType.QueuedConnection)
+        self.mailbox.on_put = self._notify_posted
         self.runner = Runner(self.mailbox)
         self.selection = Selection()
         self.history = RunHistory()
@@ -265,6 +269,17 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"{name} → {value} (applies at the next step)", 4000)
 
     # ------------------------------------------------------------------ the tick
+    def _notify_posted(self, stream: str) -> None:
+        """Called by the mailbox's writer (a receiver or training thread)."""
+        if stream == "train":
+            try:
+                self._posted.emit(stream)
+            except RuntimeError:
+                pass  # the window is being destroyed
+
+    def _frame_posted(self, stream: str) -> None:
+        self.tick()
+
     def tick(self) -> None:
         """Poll the mailbox: new runs, errors, notices, then the newest frame."""
         run = self.mailbox.take("run")
@@ -466,6 +481,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: Any) -> None:
         self.timer.stop()
+        self.mailbox.on_put = None
         self.runner.stop()
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState(LAYOUT_VERSION))
