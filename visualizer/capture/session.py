@@ -52,8 +52,11 @@ def default_threads() -> int:
 
 
 def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
-    """A fixed probe batch: validation samples taken round-robin over the classes."""
+    """A fixed probe batch: validation samples taken round-robin over the classes
+    (the first ``size`` samples when each sample has a label per token)."""
     labels = labels.cpu()
+    if labels.dim() > 1:
+        return torch.arange(min(size, labels.shape[0]), dtype=torch.long)
     by_class = [torch.nonzero(labels == c).flatten().tolist() for c in torch.unique(labels).tolist()]
     picked: list[int] = []
     depth = 0
