@@ -55,6 +55,9 @@ def sequence_options(arch: str, dataset: Dataset, options: dict[str, Any]) -> di
     """
     accepted = model_options(arch)
     if dataset.kind != "sequence":
+        if "vocab_size" in accepted:
+            raise ValueError(f"{arch} takes token sequences of shape (T,), not {dataset.kind} data ({dataset.name}); "
+                             "use a sequence dataset: copy, reverse, sort, brackets, parity or text")
         return dict(options)
     if "vocab_size" not in accepted:
         readers = ", ".join(a for a in ("transformer", "rnn", "lstm", "gru"))
