@@ -80,7 +80,7 @@ def capture_attention(model: nn.Module, inputs: torch.Tensor) -> dict[str, np.nd
     return {n: w.float().cpu().numpy() for n, w in weights.items()}
 
 
-def _split_direction(out: torch.Tensor, module: nn.RNNBase) -> torch.Tensor:
+def _batch_first(out: torch.Tensor, module: nn.RNNBase) -> torch.Tensor:
     """(N, T, H) hidden states of the last layer, batch first, forward direction then backward."""
     return out if module.batch_first else out.transpose(0, 1)
 
@@ -114,9 +114,8 @@ def recurrent_gates(module: nn.RNNBase, x: torch.Tensor, hidden: torch.Tensor) -
     return {}
 
 
-def capture_recurrent(model: nn.Module, inputs: torch.Tensor) -> dict[str, dict[str, np.ndarray]]:
-    """For each recurrent layer: {"hidden": (N, T, H)} plus, for single-layer one-directional
-    LSTMs and GRUs without a projection, "gates/<name>" (N, T, H) for each gate."""
+def record_recurrent(model: nn.Module, inputs: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
+    """Device tensors for :func:`capture_recurrent` (caller picks mode and grad state)."""
     modules = {n: m for n, m in model.named_modules() if isinstance(m, nn.RNNBase)}
     seen: dict[str, tuple[torch.Tensor, torch.Tensor, bool]] = {}
 
@@ -124,28 +123,34 @@ def capture_recurrent(model: nn.Module, inputs: torch.Tensor) -> dict[str, dict[
         def hook(m: nn.Module, args: tuple, out: Any) -> None:
             if name in seen or not isinstance(args[0], torch.Tensor):  # packed sequences: not shown
                 return
-            x = _split_direction(args[0], m)
             given_state = len(args) > 1 and args[1] is not None
-            seen[name] = (x, _split_direction(out[0], m), given_state)
+            seen[name] = (_batch_first(args[0], m), _batch_first(out[0], m), given_state)
         return hook
 
     handles = [m.register_forward_hook(make_hook(n)) for n, m in modules.items()]
-    result: dict[str, dict[str, np.ndarray]] = {}
     try:
-        with preserved_state(model, inputs.device), torch.no_grad():
-            model(inputs)
-            for name, (x, hidden, given_state) in seen.items():
-                m = modules[name]
-                entry = {"hidden": hidden}
-                simple = (m.num_layers == 1 and not m.bidirectional and not given_state
-                          and getattr(m, "proj_size", 0) == 0 and x.dim() == 3)
-                if simple:
-                    entry.update({f"gates/{k}": v for k, v in recurrent_gates(m, x, hidden).items()})
-                result[name] = {k: v.float().cpu().numpy() for k, v in entry.items()}
+        model(inputs)
     finally:
         for h in handles:
             h.remove()
+    result: dict[str, dict[str, torch.Tensor]] = {}
+    for name, (x, hidden, given_state) in seen.items():
+        m = modules[name]
+        entry = {"hidden": hidden.detach()}
+        simple = (m.num_layers == 1 and not m.bidirectional and not given_state
+                  and getattr(m, "proj_size", 0) == 0 and x.dim() == 3)
+        if simple:
+            entry.update({f"gates/{k}": v.detach() for k, v in recurrent_gates(m, x, hidden).items()})
+        result[name] = entry
     return result
+
+
+def capture_recurrent(model: nn.Module, inputs: torch.Tensor) -> dict[str, dict[str, np.ndarray]]:
+    """For each recurrent layer: {"hidden": (N, T, H)} plus, for single-layer one-directional
+    LSTMs and GRUs without a projection, "gates/<name>" (N, T, H) for each gate."""
+    with preserved_state(model, inputs.device), torch.no_grad():
+        found = record_recurrent(model, inputs)
+    return {n: {k: v.float().cpu().numpy() for k, v in e.items()} for n, e in found.items()}
 
 
 def antidiagonal_share(weights: np.ndarray) -> float:
@@ -179,3 +184,70 @@ def attention_rollout(layers: list[np.ndarray], residual: float = 0.5) -> np.nda
     if out is None:
         raise ValueError("attention rollout needs at least one layer")
     return out
+
+
+def sequence_captures(model: nn.Module, inputs: torch.Tensor, recurrent: bool = True
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, dict[str, torch.Tensor]]]:
+    """Attention maps (float16) and recurrent states of ``inputs`` as device tensors, from one
+    forward pass (eval mode, no grad, random state restored): what a frame carries."""
+    with preserved_state(model, inputs.device), torch.no_grad():
+        if recurrent:
+            attention: dict[str, torch.Tensor] = {}
+
+            def run(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+                out, found = record_attention(m, x)
+                attention.update(found)
+                return out
+
+            states = record_recurrent(_Calling(model, run), inputs)
+        else:
+            _, attention = record_attention(model, inputs)
+            states = {}
+    return {n: w.half() for n, w in attention.items()}, states
+
+
+class _Calling:
+    """Calls ``run(model, x)`` when called, so two recorders can share one forward pass."""
+
+    def __init__(self, model: nn.Module, run: Any) -> None:
+        self.model, self.run = model, run
+
+    def named_modules(self):
+        return self.model.named_modules()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(self.model, x)
+
+
+def inspect_job(model: nn.Module, tokens: Any, device: torch.device | str) -> Any:
+    """Job (see ``capture.jobs``): the snapshot's predictions, attention maps and recurrent
+    states for one typed sequence of token ids. Returns {"tokens": (T,), "probs": (T, K) or
+    (K,), "attention": {layer: (heads, T, T)}, "recurrent": {layer: {name: (T, H)}}}.
+    ValueError (now, not in the job) for ids the model cannot take."""
+    from visualizer.capture.jobs import Progress, snapshot
+
+    ids = torch.as_tensor(np.asarray(tokens, dtype=np.int64)).reshape(1, -1)
+    embed = next((m for m in model.modules() if isinstance(m, nn.Embedding)), None)
+    if ids.numel() == 0:
+        raise ValueError("type at least one symbol")
+    if embed is not None and (int(ids.min()) < 0 or int(ids.max()) >= embed.num_embeddings):
+        raise ValueError(f"token ids must lie in 0..{embed.num_embeddings - 1}")
+    limit = getattr(model, "max_len", None)
+    if limit is not None and ids.shape[1] > limit:
+        raise ValueError(f"the sequence has {ids.shape[1]} symbols; this model takes at most {limit}")
+    model = snapshot(model)
+    ids = ids.to(device)
+
+    def job():
+        yield Progress(0, 1, "running the model")
+        attention, states = sequence_captures(model, ids)
+        with torch.no_grad():
+            probs = model(ids).float().softmax(-1)[0]
+        return {
+            "tokens": ids[0].cpu().numpy(),
+            "probs": probs.cpu().numpy(),
+            "attention": {n: w[0].float().cpu().numpy() for n, w in attention.items()},
+            "recurrent": {n: {k: v[0].float().cpu().numpy() for k, v in e.items()} for n, e in states.items()},
+        }
+
+    return job()
