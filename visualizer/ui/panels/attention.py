@@ -11,7 +11,7 @@ from visualizer.capture.attention import attention_entropy, attention_rollout
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.ui.panels.base import Panel, PanelContext
 from visualizer.ui.widgets.caption import caption_label
-from visualizer.ui.widgets.colormaps import SEQUENTIAL, colormap
+from visualizer.ui.widgets.colormaps import SEQUENTIAL
 from visualizer.ui.widgets.placeholder import Placeholder
 from visualizer.ui.widgets.plots import ImageGrid
 from visualizer.ui.widgets.token_heatmap import TokenHeatmap
@@ -35,14 +35,13 @@ def attention_layer_for(selected: str | None, layers: list[str]) -> str | None:
     return None
 
 
-def overlay(image: np.ndarray, heat: np.ndarray, alpha: float = 0.6) -> np.ndarray:
-    """An (H, W, 3) image in [0, 1] with ``heat`` (h, w), scaled to its own maximum and
-    enlarged to the image, blended on top in the sequential colour map."""
+def overlay(image: np.ndarray, heat: np.ndarray, floor: float = 0.12) -> np.ndarray:
+    """An (H, W, 3) image in [0, 1] lit by ``heat`` (h, w): each patch's brightness is its
+    attention over the largest one, so the patches attended to stand out and the rest go dark."""
     h, w = image.shape[:2]
     peak = float(heat.max()) if heat.size and heat.max() > 0 else 1.0
     big = np.kron(heat / peak, np.ones((h // heat.shape[0], w // heat.shape[1])))
-    colours = colormap(SEQUENTIAL).map(big.ravel(), mode="float")[:, :3].reshape(h, w, 3)
-    return (1 - alpha) * image + alpha * colours
+    return image * (floor + (1 - floor) * big[..., None])
 
 
 class AttentionPanel(Panel):
@@ -122,24 +121,27 @@ class AttentionPanel(Panel):
         stack = np.concatenate(maps)  # (layers * heads, T, T)
         factor = max(1, -(-MIN_TILE // stack.shape[-1]))
         thumbs = np.repeat(np.repeat(stack, factor, 1), factor, 2)
+        peak = float(stack.max()) if stack.max() > 0 else 1.0
         self.body.show_content()
         self.grid.set_highlight(None)
-        self.grid.set_tiles(thumbs, (0.0, 1.0), cols=self._heads, pad=max(1, factor // 2))
+        self.grid.set_tiles(thumbs, (0.0, peak), cols=self._heads, pad=max(1, factor // 2))
         self.grid.plot.autoRange(padding=0.02)
         self.grid.set_highlight(row * self._heads + head)
         weights = maps[row][head]
+        top = float(weights.max()) if weights.max() > 0 else 1.0  # long sequences: weights near 1/T
         symbols = self._token_symbols(sample, weights.shape[-1])
         entropy = float(attention_entropy(weights))
         uniform = float(np.mean(np.log(np.maximum(1, np.count_nonzero(weights > 0, axis=-1)))))
-        self.map.set_map(weights, (0.0, 1.0), symbols, symbols,
+        self.map.set_map(weights, (0.0, top), symbols, symbols,
                          title=f"{layer} · head {head} · entropy {entropy:.2f} nats (uniform: {uniform:.2f})")
         self.shown = {"layer": layer, "head": head, "sample": sample, "weights": weights, "entropy": entropy,
                       "thumbnails": stack}
         if self.run.patch_grid is not None:
             self._vit(frame, sample, maps, weights)
         self.caption.setText(
-            f"<b>Attention</b> of probe sample {sample} at step {frame.step}: {len(maps)} layer(s) × {self._heads} "
-            f"head(s); each map's row is a query token and shows how it spreads its attention (rows sum to 1). "
+            f"<b>Attention</b> of probe sample {sample} at step {frame.step}: thumbnails are layers "
+            f"({', '.join(self._layers)}) down × heads 0–{self._heads - 1} across; in each map row <i>q</i> shows "
+            f"how query token <i>q</i> spreads its attention over the keys (rows sum to 1); thumbnails share one scale, 0 to {peak:.2f}, so a spread-out head looks dark. "
             f"Click a thumbnail to enlarge it; hover for values.")
 
     def _token_symbols(self, sample: int, length: int) -> list[str]:
@@ -158,6 +160,12 @@ class AttentionPanel(Panel):
         rollout = attention_rollout([m[None] for m in maps])[0][0, 1:].reshape(gh, gw)
         tiles = np.stack([overlay(image, cls), overlay(image, rollout)]).astype(np.float32)
         self.cls_view.set_tiles(tiles, (0.0, 1.0), cols=2, pad=2)
+        layer, head = self.selected_head()
+        self.cls_view.plot.setTitle(f"class token → patches ({layer}, head {head}) | rollout, all layers",
+                                    size="9pt")
+        self.cls_view.setToolTip("Bright patches are attended to. Left: the selected head's attention from the "
+                                 "class token. Right: attention rollout through all layers (heads averaged, "
+                                 "residual added).")
         self.cls_view.plot.autoRange(padding=0.02)
         self.shown.update({"cls_attention": cls, "rollout": rollout})
 

@@ -10,6 +10,7 @@ from PySide6.QtCore import QRectF
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from visualizer.ui.widgets.category_axis import CategoryAxis
+from visualizer.ui.widgets import plots as _plots  # noqa: F401  (pyqtgraph's theme and row-major images)
 from visualizer.ui.widgets.colormaps import SEQUENTIAL, colormap
 
 
