@@ -223,3 +223,57 @@ def test_token_models_train_with_per_token_or_pooled_loss_and_accuracy(arch, dat
     assert float(loss) == pytest.approx(float(manual_loss), rel=1e-4)
     assert trainer.model.spec["options"]["vocab_size"] == len(ds.tokens)
     assert trainer.model.spec["options"]["per_token"] == (ds.y_train.dim() == 2)
+
+
+# ------------------------------------------------------------------ session and command line
+def test_frames_carry_the_probe_batch_attention_and_leave_nothing_attached():
+    from visualizer.capture.session import CaptureSettings, TrainingSession
+
+    spec = RunSpec(model="transformer", data="reverse", data_options={"n_train": 64, "n_val": 32},
+                   model_options={"d_model": 16, "num_heads": 2}, device="cpu")
+    session = TrainingSession(build_trainer(spec), settings=CaptureSettings(probe_size=5, max_rate_hz=1e9, budget=1.0))
+    model = session.trainer.model
+    session.run(2)
+    assert session.mailbox.take("train") is None  # unarmed steps publish nothing
+    session.arm()
+    frame = session.step()
+    assert sorted(frame.attention) == ["block1.attn", "block2.attn"]
+    expected = capture_attention(model, session.probe_x)
+    for name, w in frame.attention.items():
+        assert w.shape == (5, 2, 8, 8)
+        np.testing.assert_allclose(w, expected[name], atol=2e-3)  # float16 in the frame
+    assert frame.probe.probs.shape == (5, 8, 10) and frame.probe.labels.shape == (5, 8)
+    info = session.run_info()
+    assert info.tokens == [str(d) for d in range(10)] and info.attention_layers == ["block1.attn", "block2.attn"]
+    assert hook_count(model) == 0
+    assert not any(m.keep_weights or m.last_weights is not None for m in model.modules() if isinstance(m, SelfAttention))
+
+
+def test_inspect_job_matches_a_plain_forward_pass_and_rejects_bad_ids():
+    from visualizer.capture.attention import inspect_job
+    from visualizer.capture.jobs import run_job
+
+    torch.manual_seed(6)
+    model = build_model("gru", (6,), 3, vocab_size=4, hidden_size=5)
+    result = run_job(inspect_job(model, [1, 2, 3], "cpu"))
+    with torch.no_grad():
+        expected = model.eval()(torch.tensor([[1, 2, 3]])).softmax(-1)[0].numpy()
+    np.testing.assert_allclose(result["probs"], expected, atol=1e-6)
+    assert result["recurrent"]["rnn1"]["hidden"].shape == (3, 5)
+    with pytest.raises(ValueError, match=r"token ids must lie in 0\.\.3"):
+        inspect_job(model, [1, 7], "cpu")
+
+
+def test_command_line_trains_a_sequence_model_and_rejects_bad_combinations(capsys):
+    import json
+
+    from visualizer.cli import main
+
+    rc = main(["train", "--model", "lstm", "--data", "brackets", "--steps", "5", "--threads", "1", "--json",
+               "-D", "n_train=64", "-D", "n_val=16", "-M", "hidden_size=8"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and result["step"] == 5 and 0 <= result["val_acc"] <= 1
+    assert main(["train", "--model", "cnn", "--data", "reverse", "--steps", "1"]) == 2
+    assert "cannot read token sequences" in capsys.readouterr().err
+    assert main(["train", "--model", "transformer", "--data", "text", "--steps", "1", "-M", "vocab_size=3"]) == 2
+    assert "vocab_size 3 is too small" in capsys.readouterr().err
