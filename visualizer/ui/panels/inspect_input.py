@@ -64,6 +64,8 @@ class InspectInputPanel(AnalysisPanel):
         self.bars = ProbabilityBars(220, 90)
         self.map = TokenHeatmap(SEQUENTIAL, x_label="key", y_label="query", bar_label="attention weight",
                                 value_name="weight")
+        self.hidden_map = TokenHeatmap("diverging", x_label="time step (input token)", y_label="hidden unit",
+                                       bar_label="hidden state")
         content = QWidget()
         inner = QVBoxLayout(content)
         inner.setContentsMargins(0, 0, 0, 0)
@@ -72,6 +74,7 @@ class InspectInputPanel(AnalysisPanel):
         row.addWidget(self.bars)
         inner.addLayout(row)
         inner.addWidget(self.map, 1)
+        inner.addWidget(self.hidden_map, 1)
         self.body = Placeholder(content)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -148,6 +151,8 @@ class InspectInputPanel(AnalysisPanel):
             self.bars.set_probs(probs, run.class_names)
         self.shown = {"tokens": ids, "probs": probs}
         attention = result.get("attention") or {}
+        self.map.setVisible(bool(attention))
+        self.hidden_map.setVisible(not attention and bool(result.get("recurrent")))
         if attention:
             names = list(attention)
             layer = attention_layer_for(self.selection.layer, names) or names[0]
@@ -158,6 +163,5 @@ class InspectInputPanel(AnalysisPanel):
         elif result.get("recurrent"):
             layer = next(iter(result["recurrent"]))
             hidden = np.asarray(result["recurrent"][layer]["hidden"], np.float32).T
-            self.map.colorbar.setLabel("right", "hidden state") if hasattr(self.map.colorbar, "setLabel") else None
-            self.map.set_map(hidden, symmetric_levels(hidden), symbols, None, title=f"{layer}: hidden state over time")
+            self.hidden_map.set_map(hidden, symmetric_levels(hidden), symbols, None, title=f"{layer}: hidden state over time")
             self.shown.update({"layer": layer, "hidden": hidden})
