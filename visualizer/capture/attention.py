@@ -114,8 +114,9 @@ def recurrent_gates(module: nn.RNNBase, x: torch.Tensor, hidden: torch.Tensor) -
     return {}
 
 
-def record_recurrent(model: nn.Module, inputs: torch.Tensor) -> dict[str, dict[str, torch.Tensor]]:
-    """Device tensors for :func:`capture_recurrent` (caller picks mode and grad state)."""
+def record_recurrent(model: nn.Module, inputs: torch.Tensor, forward: Any = None) -> dict[str, dict[str, torch.Tensor]]:
+    """Device tensors for :func:`capture_recurrent` (caller picks mode and grad state).
+    ``forward(inputs)`` runs the pass instead of ``model(inputs)`` (to share it with another recorder)."""
     modules = {n: m for n, m in model.named_modules() if isinstance(m, nn.RNNBase)}
     seen: dict[str, tuple[torch.Tensor, torch.Tensor, bool]] = {}
 
@@ -129,7 +130,7 @@ def record_recurrent(model: nn.Module, inputs: torch.Tensor) -> dict[str, dict[s
 
     handles = [m.register_forward_hook(make_hook(n)) for n, m in modules.items()]
     try:
-        model(inputs)
+        (forward or model)(inputs)
     finally:
         for h in handles:
             h.remove()
@@ -194,29 +195,16 @@ def sequence_captures(model: nn.Module, inputs: torch.Tensor, recurrent: bool = 
         if recurrent:
             attention: dict[str, torch.Tensor] = {}
 
-            def run(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-                out, found = record_attention(m, x)
+            def run(x: torch.Tensor) -> torch.Tensor:
+                out, found = record_attention(model, x)
                 attention.update(found)
                 return out
 
-            states = record_recurrent(_Calling(model, run), inputs)
+            states = record_recurrent(model, inputs, forward=run)
         else:
             _, attention = record_attention(model, inputs)
             states = {}
     return {n: w.half() for n, w in attention.items()}, states
-
-
-class _Calling:
-    """Calls ``run(model, x)`` when called, so two recorders can share one forward pass."""
-
-    def __init__(self, model: nn.Module, run: Any) -> None:
-        self.model, self.run = model, run
-
-    def named_modules(self):
-        return self.model.named_modules()
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.run(self.model, x)
 
 
 def inspect_job(model: nn.Module, tokens: Any, device: torch.device | str) -> Any:
