@@ -73,7 +73,8 @@ class AttentionPanel(Panel):
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.grid)
         split.addWidget(right)
-        split.setSizes([260, 420])
+        split.setStretchFactor(0, 2)  # the enlarged map gets the larger share as the dock grows
+        split.setStretchFactor(1, 3)
         self.body = Placeholder(split)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
