@@ -145,8 +145,11 @@ def test_multihead_attention_of_a_stock_encoder_layer_is_captured():
     torch.manual_seed(3)
     layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
     model = nn.Sequential(layer)
+    for p in model.parameters():  # frozen, as in an analysis snapshot: the layer would take its fast path
+        p.requires_grad_(False)
     x = torch.randn(2, 5, 8)
     captured = capture_attention(model, x)["0.self_attn"]
+    assert torch.backends.mha.get_fastpath_enabled()  # restored
     mha = layer.self_attn
     q, k, _ = (x @ mha.in_proj_weight.T + mha.in_proj_bias).chunk(3, -1)
     q = q.view(2, 5, 2, 4).transpose(1, 2)

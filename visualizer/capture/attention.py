@@ -51,20 +51,21 @@ def record_attention(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tens
                 weights[name] = w.detach() if w.dim() == 4 else w.detach()[:, None]
         return hook
 
+    fast_path = torch.backends.mha.get_fastpath_enabled()
     try:
         for n in ours:
             modules[n].keep_weights = True
         for n in theirs:
             handles.append(modules[n].register_forward_pre_hook(want_weights, with_kwargs=True))
             handles.append(modules[n].register_forward_hook(keep(n)))
-        # nn.TransformerEncoderLayer bypasses its attention submodule on its fast path,
-        # which it never takes while gradients are enabled: enable them for that case only.
-        with torch.set_grad_enabled(torch.is_grad_enabled() or bool(theirs)):
-            out = model(inputs)
+        if theirs:  # nn.TransformerEncoderLayer's fast path skips its attention submodule
+            torch.backends.mha.set_fastpath_enabled(False)
+        out = model(inputs)
         for n in ours:
             if modules[n].last_weights is not None:
                 weights[n] = modules[n].last_weights
     finally:
+        torch.backends.mha.set_fastpath_enabled(fast_path)
         for n in ours:
             modules[n].keep_weights = False
             modules[n].last_weights = None
