@@ -145,7 +145,7 @@ def test_multihead_attention_of_a_stock_encoder_layer_is_captured():
     torch.manual_seed(3)
     layer = nn.TransformerEncoderLayer(8, 2, 16, dropout=0.0, batch_first=True)
     model = nn.Sequential(layer)
-    for p in model.parameters():  # frozen, as in an analysis snapshot: the layer would take its fast path
+    for p in model.parameters():  # frozen, as in an analysis snapshot
         p.requires_grad_(False)
     x = torch.randn(2, 5, 8)
     captured = capture_attention(model, x)["0.self_attn"]

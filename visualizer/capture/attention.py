@@ -58,7 +58,7 @@ def record_attention(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tens
         for n in theirs:
             handles.append(modules[n].register_forward_pre_hook(want_weights, with_kwargs=True))
             handles.append(modules[n].register_forward_hook(keep(n)))
-        if theirs:  # nn.TransformerEncoderLayer's fast path skips its attention submodule
+        if theirs:  # nn.TransformerEncoderLayer may take a fused fast path that skips its attention submodule
             torch.backends.mha.set_fastpath_enabled(False)
         out = model(inputs)
         for n in ours:
