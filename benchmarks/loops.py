@@ -35,7 +35,10 @@ class BareLoop:
             self._order, self._pos = torch.randperm(n, device=self.device), 0
         idx = self._order[self._pos : self._pos + self.batch]
         self._pos += self.batch
-        loss = F.cross_entropy(self.model(self.x[idx]), self.y[idx])
+        logits, y = self.model(self.x[idx]), self.y[idx]
+        if y.dim() > 1:  # per-token labels (sequence tasks): one class per position
+            logits, y = logits.reshape(-1, logits.shape[-1]), y.reshape(-1)
+        loss = F.cross_entropy(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

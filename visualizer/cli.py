@@ -9,8 +9,9 @@ import time
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-MODELS = ("mlp", "cnn", "resnet")
-DATASETS = ("spiral", "moons", "circles", "xor", "blobs", "shapes", "digits")
+MODELS = ("mlp", "cnn", "resnet", "transformer", "rnn", "lstm", "gru", "vit")
+DATASETS = ("spiral", "moons", "circles", "xor", "blobs", "shapes", "digits",
+            "copy", "reverse", "sort", "brackets", "parity", "text")
 EXIT_BAD_INPUT = 2
 
 
@@ -161,6 +162,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = build_trainer(spec)
     except (ValueError, TypeError) as exc:
         return _fail(f"visualizer train: error: {exc}")
+    if trainer.dataset.kind == "sequence" and (args.layer_probes or (args.baseline and trainer.per_token)):
+        flag = "--layer-probes" if args.layer_probes else "--baseline"
+        return _fail(f"visualizer train: error: {flag} is not available for sequence data ({args.data})")
     session = TrainingSession(trainer)
     progress = _Progress(args.steps)
     losses: list[np.ndarray] = []

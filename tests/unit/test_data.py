@@ -20,8 +20,9 @@ SMALL: dict[str, dict] = {
 
 
 def test_registry_lists_every_dataset() -> None:
-    assert dataset_names() == PLANE + IMAGE
-    assert set(DATASETS) == set(PLANE + IMAGE)
+    sequence = ["copy", "reverse", "sort", "brackets", "parity", "text"]
+    assert dataset_names() == PLANE + IMAGE + sequence
+    assert set(DATASETS) == set(PLANE + IMAGE + sequence)
 
 
 @pytest.mark.parametrize("name", PLANE + IMAGE)

@@ -204,6 +204,9 @@ def test_batch_norm_switch(arch: str, shape) -> None:
         ("cnn", SHAPES_RGB, {"channels": (8, 16), "hidden": 64, "dropout": 0.25}),
         ("resnet", SHAPES_RGB, {"widths": [8, 16, 32, 64], "blocks_per_stage": 2}),
         ("resnet", DIGITS, {"residual": False, "batch_norm": False, "init": "xavier"}),
+        ("transformer", (8,), {"positions": "sinusoidal", "norm_first": False, "causal": True}),
+        ("lstm", (8,), {"num_layers": 2, "per_token": False}),
+        ("vit", SHAPES_RGB, {"patch_size": 8, "num_layers": 1}),
     ],
 )
 def test_spec_round_trip(arch: str, shape, options) -> None:
@@ -219,7 +222,7 @@ def test_spec_round_trip(arch: str, shape, options) -> None:
 
 
 def test_model_options_defaults() -> None:
-    assert set(MODELS) == {"mlp", "cnn", "resnet"}
+    assert set(MODELS) == {"mlp", "cnn", "resnet", "transformer", "rnn", "lstm", "gru", "vit"}
     assert model_options("mlp") == {
         "depth": 3, "width": 64, "activation": "relu", "batch_norm": False,
         "dropout": 0.0, "residual": False, "init": "auto",
@@ -333,7 +336,12 @@ def test_kaiming_trains_deep_relu_mlp_on_digits() -> None:
 @pytest.mark.parametrize(
     "arch,shape,options,message",
     [
-        ("transformer", PLANE, {}, r"unknown architecture 'transformer'.*mlp, cnn, resnet"),
+        ("gpt", PLANE, {}, r"unknown architecture 'gpt'.*mlp, cnn, resnet, transformer, rnn, lstm, gru, vit"),
+        ("vit", PLANE, {}, r"vit is an image model"),
+        ("transformer", (3, 8, 8), {}, r"transformer takes token sequences of shape \(T,\)"),
+        ("transformer", (8,), {"d_model": 10, "num_heads": 4}, r"d_model \(10\) must be a multiple of num_heads"),
+        ("transformer", (8,), {"positions": "rotary"}, r"positions must be one of learned, sinusoidal"),
+        ("lstm", (8,), {"hidden_size": 0}, r"hidden_size must be between 1 and 4096"),
         ("mlp", PLANE, {"depht": 3}, r"unknown option.*depht.*valid options: depth, width"),
         ("mlp", PLANE, {"depth": 0}, r"depth must be between 1 and 32"),
         ("mlp", PLANE, {"depth": 33}, r"depth must be between 1 and 32"),

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from visualizer.capture.layers import first_tensor
+from visualizer.engine.trainer import token_loss
 
 
 @contextlib.contextmanager
@@ -118,7 +119,7 @@ class ActivationProbe:
         self.max_channels, self.map_size, self.max_units = max_channels, map_size, max_units
 
     def capture(self, model: nn.Module) -> dict[str, Any]:
-        """Device tensors: {"layers": {name: summary}, "probs": (P, K)}."""
+        """Device tensors: {"layers": {name: summary}, "probs": (P, K), or (P, T, K) per token}."""
         with preserved_state(model, self.inputs.device):
             logits, outs = record_outputs(model, self.inputs, self.layers, grad=True)
             reduced = {
@@ -128,7 +129,7 @@ class ActivationProbe:
             }
             needs = [n for n in reduced if outs[n].requires_grad]
             if needs:
-                loss = F.cross_entropy(logits, self.labels)
+                loss = token_loss(logits, self.labels)
                 grads = torch.autograd.grad(loss, [outs[n] for n in needs], allow_unused=True)
                 for n, g in zip(needs, grads):
                     if g is not None:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from visualizer.capture.attention import attention_modules, recurrent_modules, sequence_captures
 from visualizer.capture.layers import LayerInfo, discover_layers, parametrised
 from visualizer.capture.probes import ActivationProbe, GradientProbe, PlaneProbe, filter_images, preserved_state
 from visualizer.capture.transfer import to_host
@@ -52,8 +53,11 @@ def default_threads() -> int:
 
 
 def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
-    """A fixed probe batch: validation samples taken round-robin over the classes."""
+    """A fixed probe batch: validation samples taken round-robin over the classes
+    (the first ``size`` samples when each sample has a label per token)."""
     labels = labels.cpu()
+    if labels.dim() > 1:
+        return torch.arange(min(size, labels.shape[0]), dtype=torch.long)
     by_class = [torch.nonzero(labels == c).flatten().tolist() for c in torch.unique(labels).tolist()]
     picked: list[int] = []
     depth = 0
@@ -65,7 +69,7 @@ def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
     return torch.tensor(picked, dtype=torch.long)
 
 
-ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity")
+ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity", "inspect")
 
 
 def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) -> Any:
@@ -78,6 +82,12 @@ def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) ->
 
     model, x, y = session.trainer.model, *session.analysis_set
     shape = session.trainer.dataset.input_shape
+    if kind == "inspect":
+        from visualizer.capture.attention import inspect_job
+
+        return inspect_job(model, params["tokens"], x.device)
+    if session.trainer.dataset.kind == "sequence" and kind in ANALYSIS_KINDS:
+        raise ValueError(f"the {kind.replace('_', ' ')} analysis is not available for sequence data yet")
     if kind == "layer_probes":
         return h.layer_probes_job(model, x, y, session.layer_order)
     if kind == "projections":
@@ -121,6 +131,8 @@ class TrainingSession:
         self._probe_static = (idx.numpy(), self.probe_y.cpu().numpy(), self.probe_x.cpu().float().numpy())
         is_plane = trainer.x_train.dim() == 2 and trainer.x_train.shape[1] == 2
         self.plane_probe = PlaneProbe(self.layer_order, trainer.x_train) if is_plane else None
+        self.attention_layers = attention_modules(trainer.model)
+        self.recurrent_layers = recurrent_modules(trainer.model)
         # control state, touched only by the loop thread
         self.playing = False
         self.pending_steps = 0
@@ -170,6 +182,10 @@ class TrainingSession:
             point_labels=ds.y_train.numpy() if plane else None,
             steps_per_epoch=t.steps_per_epoch,
             analysis_labels=self.analysis_set[1].cpu().numpy(),
+            tokens=None if ds.tokens is None else list(ds.tokens),
+            attention_layers=list(self.attention_layers),
+            recurrent_layers=list(self.recurrent_layers),
+            patch_grid=getattr(t.model, "grid", None),
         )
 
     # ------------------------------------------------------------ thread-safe controls
@@ -281,7 +297,8 @@ class TrainingSession:
         try:
             job = analysis_job(self, kind, params)  # takes the snapshot now, between steps
         except (KeyError, ValueError, TypeError) as exc:
-            reason = f"unknown analysis {kind!r}" if kind not in ANALYSIS_KINDS else f"{type(exc).__name__}: {exc}"
+            reason = f"unknown analysis {kind!r}" if kind not in ANALYSIS_KINDS else (
+                str(exc) if isinstance(exc, ValueError) else f"{type(exc).__name__}: {exc}")
             self.mailbox.put(runner.stream(name), JobUpdate(name, 0, "error", message=reason, tag=tag))
             return
         runner.submit(name, job, tag)
@@ -394,6 +411,8 @@ class TrainingSession:
         }
         if self.plane_probe is not None:
             tree["plane"] = self.plane_probe.capture(model)
+        if self.attention_layers or self.recurrent_layers:
+            tree["attention"], tree["recurrent"] = sequence_captures(model, self.probe_x, bool(self.recurrent_layers))
         want_val = self._val_due(now)
         if want_val:
             v0 = time.perf_counter()
@@ -471,5 +490,7 @@ class TrainingSession:
             filters=host["filters"],
             probe=ProbeOutputs(idx, labels, host["acts"]["probs"], inputs),
             plane=None if "plane" not in host else {**host["plane"], "extent": self.plane_probe.extent},
+            attention=host.get("attention", {}),
+            recurrent=host.get("recurrent", {}),
             info={"nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": self.trainer.config.lr},
         )

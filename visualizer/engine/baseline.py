@@ -14,6 +14,8 @@ def logistic_baseline(dataset: Dataset, max_iter: int = 300) -> float:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
 
+    if dataset.y_train.dim() > 1:
+        raise ValueError("the logistic-regression baseline needs one label per sample, not one per token")
     x_train = dataset.x_train.reshape(len(dataset.x_train), -1).numpy()
     x_val = dataset.x_val.reshape(len(dataset.x_val), -1).numpy()
     clf = LogisticRegression(max_iter=max_iter)

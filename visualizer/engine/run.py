@@ -7,7 +7,8 @@ from typing import Any
 import torch
 
 from visualizer.engine.data import make_dataset
-from visualizer.engine.models import build_model
+from visualizer.engine.data.base import Dataset
+from visualizer.engine.models import SEQUENCE_OPTIONS, build_model, model_options
 from visualizer.engine.trainer import TrainConfig, Trainer
 
 
@@ -41,5 +42,33 @@ def build_trainer(spec: RunSpec) -> Trainer:
     config = spec.config.validated()
     dataset = make_dataset(spec.data, **{"seed": config.seed, **spec.data_options})
     torch.manual_seed(config.seed)
-    model = build_model(spec.model, dataset.input_shape, dataset.num_classes, **spec.model_options)
+    options = sequence_options(spec.model, dataset, spec.model_options)
+    model = build_model(spec.model, dataset.input_shape, dataset.num_classes, **options)
     return Trainer(model, dataset, config, device=spec.device)
+
+
+def sequence_options(arch: str, dataset: Dataset, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the token-model settings a sequence dataset implies (vocabulary size,
+    per-token output, causal mask) filled in where the person left them unset.
+
+    Raises ValueError when a token dataset meets a model that cannot read token ids.
+    """
+    accepted = model_options(arch)
+    if dataset.kind != "sequence":
+        if "vocab_size" in accepted:
+            raise ValueError(f"{arch} takes token sequences of shape (T,), not {dataset.kind} data ({dataset.name}); "
+                             "use a sequence dataset: copy, reverse, sort, brackets, parity or text")
+        return dict(options)
+    if "vocab_size" not in accepted:
+        readers = ", ".join(a for a in ("transformer", "rnn", "lstm", "gru"))
+        raise ValueError(f"{arch} cannot read token sequences ({dataset.name}); use one of {readers}")
+    implied = {
+        "vocab_size": len(dataset.tokens or []) or int(dataset.x_train.max()) + 1,
+        "per_token": dataset.y_train.dim() > 1,
+        "causal": dataset.causal,
+    }
+    merged = {**{k: implied[k] for k in SEQUENCE_OPTIONS if k in accepted}, **options}
+    if isinstance(merged["vocab_size"], int) and merged["vocab_size"] < implied["vocab_size"]:
+        raise ValueError(f"vocab_size {merged['vocab_size']} is too small: {dataset.name} uses "
+                         f"{implied['vocab_size']} token ids")
+    return merged

@@ -68,6 +68,11 @@ class StepObserver(Protocol):
     def after_update(self, model: nn.Module) -> None: ...
 
 
+def token_loss(logits: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy for logits (N, K) with labels (N,), or per token: (N, T, K) with (N, T)."""
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction=reduction)
+
+
 def _generator(device: torch.device, seed: int) -> torch.Generator:
     """A seeded generator on ``device`` (so shuffling needs no host-to-device copy), or on the CPU."""
     try:
@@ -98,6 +103,7 @@ class Trainer:
         self.x_val = dataset.x_val.to(self.device)
         self.y_val = dataset.y_val.to(self.device)
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
+        self.per_token = self.y_train.dim() > 1  # labels (N, T): one class per position
         self._initial_state = copy.deepcopy(self.model.state_dict())
         self._buffer = torch.zeros((buffer_steps, 2), device=self.device)
         self._start()
@@ -210,7 +216,7 @@ class Trainer:
         if not self.model.training:  # train() walks every module: only when needed
             self.model.train()
         logits = self.model(x)
-        loss = F.cross_entropy(logits, y)
+        loss = token_loss(logits, y) if self.per_token else F.cross_entropy(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if observer is not None:
@@ -219,7 +225,7 @@ class Trainer:
         if observer is not None:
             observer.after_update(self.model)
         with torch.no_grad():
-            acc = (logits.argmax(1) == y).float().mean()
+            acc = (logits.argmax(-1) == y).float().mean()
             self._record(loss, acc)  # a non-finite loss is found in these rows when they are read
         loss = loss.detach()
         self.step_count += 1
@@ -282,9 +288,9 @@ class Trainer:
             correct = torch.zeros((), device=self.device)
             for i in range(0, x.shape[0], batch):
                 logits = self.model(x[i : i + batch])
-                loss_sum += F.cross_entropy(logits, y[i : i + batch], reduction="sum")
-                correct += (logits.argmax(1) == y[i : i + batch]).sum()
-            n = max(1, x.shape[0])
+                loss_sum += token_loss(logits, y[i : i + batch], reduction="sum")
+                correct += (logits.argmax(-1) == y[i : i + batch]).sum()
+            n = max(1, y.numel())  # per-token tasks: loss and accuracy per token
             return loss_sum / n, correct / n
         finally:
             self.model.train(was_training)

@@ -46,6 +46,10 @@ class RunInfo:
     steps_per_epoch: int = 1
     run_spec: dict[str, Any] = field(default_factory=dict)  # the RunSpec as a dict, when built from one
     analysis_labels: np.ndarray | None = None  # labels of the held-out set analyses use (first validation samples)
+    tokens: list[str] | None = None  # sequence data: the symbol of each token id
+    attention_layers: list[str] = field(default_factory=list)  # layers whose attention maps frames carry
+    recurrent_layers: list[str] = field(default_factory=list)  # layers whose hidden states frames carry
+    patch_grid: tuple[int, int] | None = None  # ViT: patches per column and row (token 0 is the class token)
 
     @property
     def layer_names(self) -> list[str]:
@@ -117,8 +121,8 @@ class ProbeOutputs:
     """The fixed probe batch, the model's predictions on it, and display inputs."""
 
     indices: np.ndarray  # indices into the validation split
-    labels: np.ndarray  # int64 (P,)
-    probs: np.ndarray  # float32 (P, K)
+    labels: np.ndarray  # int64 (P,), or (P, T) for per-token tasks
+    probs: np.ndarray  # float32 (P, K), or (P, T, K) for per-token tasks
     inputs: np.ndarray  # (P, ...) raw inputs as given to the model, float32
 
 
@@ -137,6 +141,8 @@ class Frame:
     filters: dict[str, np.ndarray] = field(default_factory=dict)
     probe: ProbeOutputs | None = None
     plane: dict[str, Any] | None = None  # 2-D inputs: "probs" (R, R, K), "units" {layer: (U, R, R)}, "extent"
+    attention: dict[str, np.ndarray] = field(default_factory=dict)  # layer -> (P, heads, queries, keys)
+    recurrent: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # layer -> {"hidden", "gates/..."}: (P, T, H)
     info: dict[str, Any] = field(default_factory=dict)
 
     def absorb(self, older: Frame) -> None:

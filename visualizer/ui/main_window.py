@@ -34,7 +34,7 @@ from visualizer.ui.transport import TransportBar
 TICK_MS = 33
 RENDER_BUDGET_MS = 12.0
 FOLLOW_UP_MS = 10
-LAYOUT_VERSION = 2  # bump when panels are added or removed: older saved layouts are then ignored
+LAYOUT_VERSION = 3  # bump when panels are added or removed: older saved layouts are then ignored
 
 
 class MainWindow(QMainWindow):
@@ -131,7 +131,7 @@ class MainWindow(QMainWindow):
         for top, bottom in below.items():
             if top in d and bottom in d:
                 self.splitDockWidget(d[top], d[bottom], Qt.Orientation.Vertical)
-        tabs = {"layers": ["setup"], "filters": ["plane"], "activations": ["top_examples", "features"],
+        tabs = {"layers": ["setup"], "filters": ["plane", "recurrent"], "activations": ["top_examples", "features", "attention", "inspect_input"],
                 "metrics": ["probes", "representations"], "gradients": ["selectivity"]}
         for host, guests in tabs.items():
             for g in guests:
@@ -229,8 +229,10 @@ class MainWindow(QMainWindow):
         self.selection.set(layer=layer, channel=None, sample=0, target=None, head=None)
         self.status_labels["device"].setText(info.device)
         tab = "plane" if info.data_kind == "plane" else "filters"  # the tab that has something to show
-        if tab in self.docks:
-            self.docks[tab].raise_()
+        tab = "recurrent" if info.recurrent_layers else tab
+        for shown in [tab] + (["attention"] if info.attention_layers else []):
+            if shown in self.docks:
+                self.docks[shown].raise_()
         self.transport.set_enabled(True)
         self.statusBar().showMessage(
             f"{info.model_name} on {info.data_name}: {info.num_params:,} parameters, {info.init_scheme} init. "

@@ -24,6 +24,13 @@ DEMOS: dict[str, dict[str, Any]] = {
     "deep-relu-residual-digits": {"model": "mlp", "data": "digits",
                                   "model_options": {"depth": 10, "width": 64, "activation": "relu", "residual": True},
                                   "config": {"optimizer": "sgd", "lr": 0.01, "batch_size": 64}},
+    # Sequence models: attention maps (Transformer, ViT) and recurrent state (LSTM).
+    "transformer-reverse": {"model": "transformer", "data": "reverse", "config": {"optimizer": "adam", "lr": 1e-3, "batch_size": 64}},
+    "transformer-text": {"model": "transformer", "data": "text", "config": {"optimizer": "adam", "lr": 2e-3, "batch_size": 64}},
+    "lstm-brackets": {"model": "lstm", "data": "brackets", "config": {"optimizer": "adam", "lr": 3e-3, "batch_size": 64}},
+    "lstm-parity": {"model": "lstm", "data": "parity", "data_options": {"seq_len": 4},
+                    "config": {"optimizer": "adam", "lr": 1e-2, "batch_size": 64}},
+    "vit-shapes": {"model": "vit", "data": "shapes", "config": {"optimizer": "adam", "lr": 2e-3, "batch_size": 64}},
 }
 DEFAULT_DEMO = "cnn-shapes"
 

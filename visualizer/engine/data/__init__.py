@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 # The builders are reached through their modules so that ``shapes`` and ``digits`` stay
 # bound to the submodules here rather than being shadowed by the functions of the same name.
-from . import digits, shapes, toy
+from . import digits, sequences, shapes, toy
 from .base import Dataset
 
 __all__ = ["DATASETS", "Dataset", "dataset_names", "make_dataset"]
@@ -21,13 +21,19 @@ DATASETS: dict[str, Callable[..., Dataset]] = {
     "blobs": toy.blobs,
     "shapes": shapes.shapes,
     "digits": digits.digits,
+    "copy": sequences.copy,
+    "reverse": sequences.reverse,
+    "sort": sequences.sort,
+    "brackets": sequences.brackets,
+    "parity": sequences.parity,
+    "text": sequences.text,
 }
 
 _MAX_SAMPLES = 100_000
 
 
 def dataset_names() -> list[str]:
-    """Names accepted by ``make_dataset``: the 2-D toy sets first, then the image sets."""
+    """Names accepted by ``make_dataset``: the 2-D toy sets, the image sets, then the sequence tasks."""
     return list(DATASETS)
 
 
@@ -61,6 +67,8 @@ _CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "n_val": lambda k, v: _integer(k, v, len(shapes.CLASS_NAMES), _MAX_SAMPLES),
     "n_classes": lambda k, v: _integer(k, v, 2, 26),
     "upscale": lambda k, v: _integer(k, v, 1, 8),
+    "seq_len": lambda k, v: _integer(k, v, 2, 256),
+    "vocab": lambda k, v: _integer(k, v, 2, len(sequences.DIGITS)),
     "seed": lambda k, v: _integer(k, v, 0),
     "noise": lambda k, v: _real(k, v, 0.0),
     "val_fraction": lambda k, v: _real(k, v, 0.0, 1.0),

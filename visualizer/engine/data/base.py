@@ -12,7 +12,8 @@ class Dataset:
     """A train/validation split held as tensors, small enough to live on the device.
 
     Images are float32 in [0, 1] with shape (N, C, H, W); 2-D toy sets are (N, 2);
-    labels are int64 class indices. ``params`` records how the set was made so a
+    token sequences are int64 ids (N, T). Labels are int64 class indices, (N,) or, for
+    per-token tasks, (N, T). ``params`` records how the set was made so a
     checkpoint can regenerate it exactly.
     """
 
@@ -24,6 +25,8 @@ class Dataset:
     y_val: torch.Tensor
     class_names: list[str]
     params: dict[str, Any] = field(default_factory=dict)
+    tokens: list[str] | None = None  # sequence data: the symbol of each token id, for display
+    causal: bool = False  # sequence data: targets at t depend on tokens up to t only (next-token tasks)
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -42,4 +45,6 @@ class Dataset:
             "input_shape": list(self.input_shape),
             "class_names": list(self.class_names),
             "params": dict(self.params),
+            "tokens": None if self.tokens is None else list(self.tokens),
+            "causal": self.causal,
         }

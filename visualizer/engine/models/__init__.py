@@ -18,13 +18,22 @@ from torch import nn
 from .cnn import CNN
 from .init import Add, check_input_shape, check_probability, init_weights
 from .mlp import MLP
+from .recurrent import GRU, LSTM, RNN
 from .resnet import ResNet
+from .transformer import Transformer
+from .vit import ViT
 
 __all__ = [
     "MODELS",
     "MLP",
     "CNN",
     "ResNet",
+    "Transformer",
+    "RNN",
+    "LSTM",
+    "GRU",
+    "ViT",
+    "SEQUENCE_OPTIONS",
     "Add",
     "LayerSummary",
     "build_model",
@@ -35,7 +44,13 @@ __all__ = [
     "set_dropout",
 ]
 
-MODELS: dict[str, type[nn.Module]] = {"mlp": MLP, "cnn": CNN, "resnet": ResNet}
+MODELS: dict[str, type[nn.Module]] = {
+    "mlp": MLP, "cnn": CNN, "resnet": ResNet,
+    "transformer": Transformer, "rnn": RNN, "lstm": LSTM, "gru": GRU, "vit": ViT,
+}
+
+#: Options a run builder fills from a token dataset when the person has not set them.
+SEQUENCE_OPTIONS = ("vocab_size", "per_token", "causal")
 
 _POSITIONAL = ("input_shape", "num_classes")
 

@@ -20,6 +20,9 @@ PANEL_MODULES = [
     ("top_examples", "TopExamplesPanel"),
     ("features", "FeatureVisPanel"),
     ("selectivity", "SelectivityPanel"),
+    ("attention", "AttentionPanel"),
+    ("recurrent", "RecurrentPanel"),
+    ("inspect_input", "InspectInputPanel"),
 ]
 
 

@@ -178,8 +178,12 @@ class ActivationsPanel(Panel):
             return names[i] if 0 <= i < len(names) else str(i)
 
         labels = self.run.probe_labels
-        text = f"sample {sample} (true: {name(int(labels[sample])) if sample < len(labels) else '?'}"
         probs = self._probs(frame, sample)
+        if labels.ndim == 2:  # per-token labels: true and predicted output sequences
+            true = " ".join(name(int(k)) for k in labels[sample]) if sample < len(labels) else "?"
+            pred = f", predicted: {' '.join(name(int(k)) for k in probs.argmax(-1))}" if probs.size else ""
+            return f"sample {sample} (true: {true}{pred})"
+        text = f"sample {sample} (true: {name(int(labels[sample])) if sample < len(labels) else '?'}"
         if probs.size:
             top = int(np.argmax(probs))
             text += f", predicted: {name(top)} {100 * float(probs[top]):.0f}%"
@@ -200,6 +204,9 @@ class ActivationsPanel(Panel):
             item.set_image(colorize(batch[sample], levels, cmap))
             item.setToolTip(f"{name}: {title}")
         self.strip.set_highlight(self._strip_layers.index(layer) + 1 if layer in self._strip_layers else None)
+        if self.run.probe_labels.ndim == 2:  # one distribution per token: no single bar chart
+            self.probs.set_probs(None, self.run.class_names)
+            return
         true = int(self.run.probe_labels[sample]) if sample < len(self.run.probe_labels) else None
         self.probs.set_probs(probs if probs.size else None, self.run.class_names, true)
 
@@ -229,6 +236,10 @@ class ActivationsPanel(Panel):
         if x.ndim == 3 and x.shape[0] in (1, 3):
             rgb = np.repeat(x, 3, 0) if x.shape[0] == 1 else x
             item.set_image((np.clip(np.nan_to_num(rgb), 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0))
+        elif self.run.data_kind == "sequence" and self.run.tokens:  # token ids as symbols, a few per line
+            tokens = self.run.tokens
+            symbols = [tokens[t] if 0 <= t < len(tokens) else "?" for t in x.astype(np.int64).ravel()]
+            item.set_text("\n".join(" ".join(symbols[i:i + 8]) for i in range(0, len(symbols), 8)))
         elif x.ndim == 1 and x.size <= 4:  # a point in the plane
             item.set_text("\n".join(f"x{'₁₂₃₄'[i]}={v:+.2f}" for i, v in enumerate(x)))
         else:

@@ -95,7 +95,7 @@ class RepresentationsPanel(AnalysisPanel):
         self.labels = np.zeros(0, np.int64)
         self._brushes = []
         self._build_grid()
-        present = sorted(set(np.asarray(run.analysis_labels).tolist())) if run.analysis_labels is not None else []
+        present = np.unique(run.analysis_labels).tolist() if run.analysis_labels is not None else []
         self.legend.setText("Class: " + " &nbsp;".join(
             f"<span style='color: rgb{class_color(c)}'>●</span>&nbsp;{self._class_name(c)}" for c in present))
         self.caption.setText(WHAT)

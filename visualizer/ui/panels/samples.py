@@ -47,6 +47,7 @@ POINT_RIGHT = QColor(30, 30, 30)  # outline of a rightly predicted probe point (
 SELECTED = QColor(255, 221, 120)  # a pale version of the shared highlight colour
 LIST_TIPS = {
     "#": "Index in the probe batch",
+    "input": "The input sequence, as symbols",
     "x₁": "First input coordinate",
     "x₂": "Second input coordinate",
     "true": "The sample's real class (its colour in the scatter plot)",
@@ -155,7 +156,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         text_w = rect.width() - 6
         left = rect.left() + 3
         painter.setPen(QColor(30, 30, 30))
-        true_name = metrics.elidedText(s.name(int(s.labels[i])), Qt.TextElideMode.ElideRight, text_w)
+        true_name = metrics.elidedText(s.true_name(i), Qt.TextElideMode.ElideRight, text_w)
         painter.drawText(QRect(left, top + 2, text_w, line_h), int(Qt.AlignmentFlag.AlignCenter), true_name)
         mark, name, conf = s.prediction_parts(i)
         room = text_w - metrics.horizontalAdvance(f"{mark}  {conf}")
@@ -169,32 +170,52 @@ class ThumbnailDelegate(QStyledItemDelegate):
 class ProbePredictions:
     """Labels, probabilities and predictions of the probe batch, with caption helpers."""
 
-    def __init__(self, labels: np.ndarray, class_names: list[str]) -> None:
+    def __init__(self, labels: np.ndarray, class_names: list[str], inputs: np.ndarray | None = None,
+                 tokens: list[str] | None = None) -> None:
         self.labels = np.asarray(labels, dtype=np.int64)
         self.class_names = list(class_names)
+        self.per_token = self.labels.ndim == 2  # sequence tasks: one class per position
+        self.inputs = None if inputs is None or tokens is None else [
+            " ".join(tokens[t] if 0 <= t < len(tokens) else "?" for t in np.asarray(x).astype(np.int64).ravel())
+            for x in inputs]
         self.probs: np.ndarray | None = None
         self.predicted = np.full(self.labels.shape, -1, np.int64)
 
     def update(self, probs: np.ndarray | None) -> None:
-        ok = probs is not None and probs.ndim == 2 and probs.shape[0] == self.labels.shape[0] and probs.shape[1] > 0
+        ok = (probs is not None and probs.ndim == self.labels.ndim + 1 and probs.shape[:-1] == self.labels.shape
+              and probs.shape[-1] > 0)
         self.probs = probs if ok else None
-        self.predicted = np.argmax(probs, 1).astype(np.int64) if ok else np.full(self.labels.shape, -1, np.int64)
+        self.predicted = np.argmax(probs, -1).astype(np.int64) if ok else np.full(self.labels.shape, -1, np.int64)
+
+    def _symbols(self, ks: np.ndarray) -> str:
+        return " ".join(self.name(int(k)) for k in ks)
+
+    def true_name(self, i: int) -> str:
+        """The true class, or for per-token tasks the true output sequence."""
+        return self._symbols(self.labels[i]) if self.per_token else self.name(int(self.labels[i]))
+
+    def right_count(self) -> int:
+        """Probe samples predicted right (every token right, for per-token tasks)."""
+        return sum(self.correct(i) for i in range(len(self.labels)))
 
     def name(self, k: int) -> str:
         return self.class_names[k] if 0 <= k < len(self.class_names) else str(k)
 
     def known(self, i: int) -> bool:
-        return self.probs is not None and self.predicted[i] >= 0
+        return self.probs is not None and bool(np.all(self.predicted[i] >= 0))
 
     def correct(self, i: int) -> bool:
-        return self.known(i) and self.predicted[i] == self.labels[i]
+        return self.known(i) and bool(np.array_equal(self.predicted[i], self.labels[i]))
 
     def prediction_parts(self, i: int) -> tuple[str, str, str]:
         """("✓" or "✗", predicted class, "87%"), or ("", "–", "") before the first frame."""
         if not self.known(i):
             return "", "–", ""
+        mark = "✓" if self.correct(i) else "✗"
+        if self.per_token:  # the predicted sequence and its mean token confidence
+            return mark, self._symbols(self.predicted[i]), f"{100 * float(self.probs[i].max(-1).mean()):.0f}%"
         k = int(self.predicted[i])
-        return ("✓" if k == self.labels[i] else "✗"), self.name(k), f"{100 * float(self.probs[i, k]):.0f}%"
+        return mark, self.name(k), f"{100 * float(self.probs[i, k]):.0f}%"
 
     def marked_prediction(self, i: int) -> str:
         """"✗ ring 87%" (the mark says right or wrong without relying on colour)."""
@@ -204,19 +225,20 @@ class ProbePredictions:
         """"ring 87%" or "–" before the first frame."""
         if not self.known(i):
             return "–"
-        k = int(self.predicted[i])
-        return f"{self.name(k)} {100 * float(self.probs[i, k]):.0f}%"
+        _, name, conf = self.prediction_parts(i)
+        return f"{name} {conf}"
 
     def color(self, i: int) -> QColor:
         return UNKNOWN if not self.known(i) else RIGHT if self.correct(i) else WRONG
 
     def describe(self, i: int) -> str:
         """"sample 3 (true: star, predicted: ring 87%)"."""
-        return f"sample {i} (true: {self.name(int(self.labels[i]))}, predicted: {self.prediction(i)})"
+        head = f"sample {i}" if self.inputs is None else f"sample {i}: {self.inputs[i]}"
+        return f"{head} (true: {self.true_name(i)}, predicted: {self.prediction(i)})"
 
     def tooltip(self, i: int) -> str:
         text = self.describe(i)
-        if self.known(i):
+        if self.known(i) and not self.per_token:
             top = np.argsort(self.probs[i])[::-1][:3]
             text += "\nmost likely: " + ", ".join(f"{self.name(int(k))} {100 * float(self.probs[i, k]):.1f}%" for k in top)
         return text + "\nClick to focus every panel on this sample."
@@ -258,7 +280,7 @@ class ThumbnailModel(QAbstractListModel):
         if role == Qt.ItemDataRole.DecorationRole:
             return self.pixmaps[i] if i < len(self.pixmaps) else None
         if role == Qt.ItemDataRole.DisplayRole:
-            return f"{s.name(int(s.labels[i]))}\n{s.marked_prediction(i)}"
+            return f"{s.true_name(i)}\n{s.marked_prediction(i)}"
         if role == Qt.ItemDataRole.ForegroundRole:
             return QBrush(s.color(i))
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -279,6 +301,8 @@ class ProbeListModel(QAbstractTableModel):
         self.beginResetModel()
         self.state, self.coords = state, coords
         self.headers = ["#", "x₁", "x₂", "true", "predicted"] if coords is not None else ["#", "true", "predicted"]
+        if state.inputs is not None:
+            self.headers = ["#", "input", "true", "predicted"]
         self.endResetModel()
 
     def refresh(self) -> None:
@@ -309,13 +333,15 @@ class ProbeListModel(QAbstractTableModel):
                 return str(i)
             if col in ("x₁", "x₂") and self.coords is not None:
                 return f"{float(self.coords[i, 0 if col == 'x₁' else 1]):+.2f}"
+            if col == "input" and s.inputs is not None:
+                return s.inputs[i]
             if col == "true":
-                return s.name(int(s.labels[i]))
+                return s.true_name(i)
             if col == "predicted":
                 return s.marked_prediction(i)
         if role == Qt.ItemDataRole.ForegroundRole and col == "predicted":
             return QBrush(s.color(i))
-        if role == Qt.ItemDataRole.DecorationRole and col == "true":
+        if role == Qt.ItemDataRole.DecorationRole and col == "true" and not s.per_token:
             return QColor(*class_color(int(s.labels[i])))
         if role == Qt.ItemDataRole.TextAlignmentRole and col in ("#", "x₁", "x₂"):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -450,7 +476,7 @@ class SamplesPanel(Panel):
 
     def set_run(self, run: RunInfo) -> None:
         super().set_run(run)
-        self.state = ProbePredictions(run.probe_labels, run.class_names)
+        self.state = ProbePredictions(run.probe_labels, run.class_names, run.probe_inputs, run.tokens)
         self._pens_for = None
         if self.is_images():
             self.thumbs.set_images(self.state, [rgb_qimage(image_rgb(image)) for image in run.probe_inputs])
@@ -476,6 +502,11 @@ class SamplesPanel(Panel):
         widths = {"#": metrics.horizontalAdvance("999") + 10, "x₁": metrics.horizontalAdvance("+0.00") + 12,
                   "true": metrics.horizontalAdvance(longest) + 34}
         widths["x₂"] = widths["x₁"]
+        if self.state.inputs is not None:  # token sequences: as wide as the longest one
+            widths["input"] = max(metrics.horizontalAdvance(t) for t in self.state.inputs) + 12 if self.state.inputs else 40
+            if self.state.per_token:
+                widths["true"] = max(metrics.horizontalAdvance(self.state.true_name(i))
+                                     for i in range(len(self.state.labels))) + 12
         for col, name in enumerate(self.list_model.headers[:-1]):
             header.resizeSection(col, widths[name])
         header.setSectionResizeMode(len(self.list_model.headers) - 1, QHeaderView.ResizeMode.Stretch)
@@ -535,7 +566,7 @@ class SamplesPanel(Panel):
             reason = "No predictions yet: press Play or Step." if frame is None else "This frame carries no predictions."
             self.header.setText(f"{n} probe samples (validation set). {reason}")
         else:
-            right = int(np.sum(self.state.predicted == self.state.labels))
+            right = self.state.right_count()
             self.header.setText(f"{right} of {n} probe samples right ({100 * right / max(1, n):.0f}%), step {frame.step:,}")
         self.thumbs.refresh()
         self.list_model.refresh()
