@@ -1,0 +1,142 @@
+"""Exported programs (``torch.export``) as ordinary modules whose layers hooks can see.
+
+An exported program runs ATen operations, not the original submodules, so forward hooks
+on its modules never fire. :class:`ExportedModel` interprets the graph node by node
+(``torch.fx.Interpreter``) and, at the last node of each run of nodes that came from one
+module (``node.meta["nn_module_stack"]``), passes the value through a *tap*: a leaf module
+named after that original module (``block1.conv``), holding the original module's
+parameters. Hooks attached to the taps (activations, gradients, discovery of layers) then
+see every intermediate value, and training updates the program's own weights.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.fx
+from torch import nn
+
+
+class Tap(nn.Module):
+    """Passes its input through unchanged; stands for one module of the exported model."""
+
+    source_type = ""
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+    def extra_repr(self) -> str:
+        return self.source_type
+
+
+_TAP_CLASSES: dict[str, type[Tap]] = {}
+
+
+def _tap_class(type_path: str) -> type[Tap]:
+    """A Tap subclass named like the original class; for torch.nn classes also an instance of it,
+    so code that asks ``isinstance(m, nn.Conv2d)`` (filter images) treats it as a convolution."""
+    if type_path in _TAP_CLASSES:
+        return _TAP_CLASSES[type_path]
+    name = type_path.rsplit(".", 1)[-1] or "Module"
+    bases: tuple[type, ...] = (Tap,)
+    if type_path.startswith("torch.nn.modules."):
+        original = getattr(nn, name, None)
+        if isinstance(original, type) and issubclass(original, nn.Module):
+            bases = (Tap, original)
+    cls = type(name, bases, {"forward": Tap.forward, "extra_repr": Tap.extra_repr, "__module__": __name__})
+    _TAP_CLASSES[type_path] = cls
+    return cls
+
+
+def _innermost(node: torch.fx.Node) -> tuple[str, str] | None:
+    """(dotted module name, class path) of the innermost module a node came from, or None at the root."""
+    stack = node.meta.get("nn_module_stack") or {}
+    if not stack:
+        return None
+    path, type_path = list(stack.values())[-1]
+    path = str(path)
+    if path.startswith("L['self']"):
+        path = path[len("L['self']"):].lstrip(".")
+    if not path:
+        return None
+    if not isinstance(type_path, str):
+        type_path = f"{type_path.__module__}.{type_path.__qualname__}"
+    return path, type_path
+
+
+def _set_submodule(root: nn.Module, dotted: str, module: nn.Module) -> None:
+    parent = root
+    parts = dotted.split(".")
+    for part in parts[:-1]:
+        child = getattr(parent, part, None)
+        if not isinstance(child, nn.Module):
+            child = nn.Module()
+            setattr(parent, part, child)
+        parent = child
+    setattr(parent, parts[-1], module)
+
+
+class ExportedModel(nn.Module):
+    """An exported program run node by node, with a hookable tap per original module.
+
+    The taps form this module's tree under the original names (``block1.conv``) and own
+    the original parameters, so ``named_parameters()`` matches the source model's state dict.
+    """
+
+    def __init__(self, program: Any) -> None:
+        super().__init__()
+        graph_module = program.module()
+        object.__setattr__(self, "graph_module", graph_module)  # kept out of the module tree
+        nodes = [n for n in graph_module.graph.nodes if n.op in ("call_function", "call_method", "call_module")
+                 and not str(n.target).startswith("_guards")]
+        runs: list[tuple[str, str, torch.fx.Node]] = []
+        for node in nodes:
+            where = _innermost(node)
+            if where is None:
+                continue
+            if runs and runs[-1][0] == where[0]:
+                runs[-1] = (where[0], where[1], node)
+            else:
+                runs.append((where[0], where[1], node))
+        types = {layer: type_path for layer, type_path, _ in runs}
+        parents = {layer.rsplit(".", i)[0] for layer in types for i in range(1, layer.count(".") + 1)}
+        # a module with operations of its own and submodules too gets its tap as ".output"
+        names = {layer: f"{layer}.output" if layer in parents else layer for layer in types}
+        self.layer_names: list[str] = []
+        self._tap_after: dict[str, nn.Module] = {}  # graph node name -> tap
+        taps: dict[str, nn.Module] = {}
+        for layer, type_path in types.items():
+            cls = _tap_class(type_path)
+            tap = cls.__new__(cls)
+            nn.Module.__init__(tap)
+            tap.source_type = type_path
+            try:
+                holder = graph_module.get_submodule(layer)
+            except AttributeError:
+                holder = None
+            if holder is not None:  # the same Parameter objects the graph reads
+                tap._parameters.update(holder._parameters)
+                tap._buffers.update(holder._buffers)
+            _set_submodule(self, names[layer], tap)
+            taps[layer] = tap
+            self.layer_names.append(names[layer])
+        for layer, _, last in runs:
+            self._tap_after.setdefault(last.name, taps[layer])
+
+    def forward(self, *args: Any) -> Any:
+        return _TappingInterpreter(self).run(*args)
+
+    def _apply(self, fn: Any, recurse: bool = True) -> ExportedModel:  # .to(device) reaches the graph's constants
+        self.graph_module._apply(fn)
+        return super()._apply(fn)
+
+
+class _TappingInterpreter(torch.fx.Interpreter):
+    def __init__(self, model: ExportedModel) -> None:
+        super().__init__(model.graph_module)
+        self.model = model
+
+    def run_node(self, n: torch.fx.Node) -> Any:
+        value = super().run_node(n)
+        tap = self.model._tap_after.get(n.name)
+        return value if tap is None else tap(value)
