@@ -32,7 +32,7 @@ def preserved_state(model: nn.Module, device: torch.device) -> Iterator[None]:
 
 
 def record_outputs(
-    model: nn.Module, x: torch.Tensor, layers: Sequence[str], grad: bool = False
+    model: nn.Module, x: torch.Tensor | dict[str, torch.Tensor], layers: Sequence[str], grad: bool = False
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run ``model(x)`` once and return (output, {layer: its output tensor}).
 
@@ -54,7 +54,7 @@ def record_outputs(
     handles = [modules[n].register_forward_hook(make_hook(n)) for n in layers]
     try:
         with torch.set_grad_enabled(grad):
-            out = model(x)
+            out = model(**x) if isinstance(x, dict) else model(x)  # a dict: keyword inputs (token ids, mask)
     finally:
         for h in handles:
             h.remove()

@@ -123,20 +123,67 @@ class ExportedModel(nn.Module):
         for layer, _, last in runs:
             self._tap_after.setdefault(last.name, taps[layer])
 
+        self.input_shapes = _input_shapes(graph_module)
+
     def forward(self, *args: Any) -> Any:
-        return _TappingInterpreter(self).run(*args)
+        """Run the graph; a program exported for a fixed batch size runs in chunks of that size."""
+        expected = self.input_shapes[0] if self.input_shapes else None
+        x = args[0] if args else None
+        if expected is None or not isinstance(x, torch.Tensor) or len(args) != 1:
+            return _TappingInterpreter(self).run(*args)
+        if x.dim() != len(expected) or any(isinstance(e, int) and e != s for e, s in zip(expected[1:], x.shape[1:])):
+            want = ", ".join(str(e) if isinstance(e, int) else "any" for e in expected)
+            raise ValueError(f"the exported program takes inputs of shape ({want}), got {tuple(x.shape)}")
+        batch = expected[0]
+        if not isinstance(batch, int) or batch == x.shape[0]:
+            return _TappingInterpreter(self).run(x)
+        outs, seen = [], {}
+        for start in range(0, x.shape[0], batch):
+            chunk = x[start:start + batch]
+            n = chunk.shape[0]
+            if n < batch:  # pad with copies of the last sample; eval-mode outputs are per sample
+                chunk = torch.cat([chunk, chunk[-1:].expand(batch - n, *chunk.shape[1:])])
+            run = _TappingInterpreter(self, tap=False)
+            outs.append(run.run(chunk)[:n])
+            for tap, value in run.tapped.items():
+                seen.setdefault(tap, []).append(value[:n])
+        for tap, values in seen.items():  # each tap sees the whole batch once, in forward order
+            tap(torch.cat(values))
+        return torch.cat(outs)
 
     def _apply(self, fn: Any, recurse: bool = True) -> ExportedModel:  # .to(device) reaches the graph's constants
         self.graph_module._apply(fn)
         return super()._apply(fn)
 
 
+def _input_shapes(graph_module: Any) -> list[tuple[Any, ...]]:
+    """Shapes of the user inputs the program was exported for (an int per fixed dimension)."""
+    shapes = []
+    for node in graph_module.graph.nodes:
+        if node.op == "placeholder":
+            val = node.meta.get("val")
+            if isinstance(val, torch.Tensor):
+                shapes.append(tuple(int(d) if isinstance(d, int) else d for d in val.shape))
+    return shapes
+
+
 class _TappingInterpreter(torch.fx.Interpreter):
-    def __init__(self, model: ExportedModel) -> None:
+    """Runs the graph and passes each module's last value through its tap (or, with
+    ``tap=False``, only records it in ``tapped``, first value per tap)."""
+
+    def __init__(self, model: ExportedModel, tap: bool = True) -> None:
         super().__init__(model.graph_module)
         self.model = model
+        self.tap = tap
+        self.tapped: dict[nn.Module, Any] = {}
 
     def run_node(self, n: torch.fx.Node) -> Any:
         value = super().run_node(n)
         tap = self.model._tap_after.get(n.name)
-        return value if tap is None else tap(value)
+        if tap is None:
+            return value
+        if not self.tap:
+            if isinstance(value, torch.Tensor):
+                self.tapped.setdefault(tap, value)
+            return value
+        return tap(value)
