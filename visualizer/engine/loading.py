@@ -191,6 +191,20 @@ def _apply_answers(loaded: LoadedModel, extra: dict[str, Any]) -> None:
         desc["data"] = {"name": extra["data"]} if isinstance(extra["data"], str) else extra["data"]
 
 
+def _spec_from(extra: dict[str, Any]) -> dict[str, Any]:
+    """Architecture, input shape, classes and options from the answers (a dataset name gives the
+    input shape and classes)."""
+    spec = {k: extra.get(k) for k in ("arch", "input_shape", "num_classes", "options")}
+    data = extra.get("data")
+    if isinstance(data, str) and (spec["input_shape"] is None or spec["num_classes"] is None):
+        from visualizer.engine.data import make_dataset
+
+        ds = make_dataset(data)
+        spec["input_shape"] = spec["input_shape"] or list(ds.input_shape)
+        spec["num_classes"] = spec["num_classes"] or ds.num_classes
+    return spec
+
+
 def _build_builtin(path: Path, state: dict[str, torch.Tensor], spec: dict[str, Any]) -> nn.Module:
     """Build a built-in architecture from ``spec`` and load ``state`` strictly (mismatches listed)."""
     from visualizer.engine.models import MODELS, build_model
@@ -238,8 +252,7 @@ def _load_safetensors(path: Path, extra: dict[str, Any]) -> LoadedModel:
         if "no description" not in str(exc):
             raise LoadError(str(exc)) from None
     state, _ = _read_bare_safetensors(path)
-    spec = {k: extra.get(k) for k in ("arch", "input_shape", "num_classes", "options")}
-    model = _build_builtin(path, state, spec)
+    model = _build_builtin(path, state, _spec_from(extra))
     return LoadedModel(model, "state_dict", path, {"model": model.spec})
 
 
@@ -265,8 +278,7 @@ def _load_torch_file(path: Path, trust: bool, extra: dict[str, Any]) -> LoadedMo
         obj = obj["state_dict"]
     if not (isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())):
         raise LoadError(f"{path.name} holds a {type(obj).__name__}, not a state dict of tensors")
-    spec = {k: extra.get(k) for k in ("arch", "input_shape", "num_classes", "options")}
-    model = _build_builtin(path, obj, spec)
+    model = _build_builtin(path, obj, _spec_from(extra))
     return LoadedModel(model, "state_dict", path, {"model": model.spec})
 
 

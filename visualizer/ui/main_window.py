@@ -33,7 +33,7 @@ from visualizer.ui.transport import TransportBar
 TICK_MS = 33
 RENDER_BUDGET_MS = 12.0
 FOLLOW_UP_MS = 10
-LAYOUT_VERSION = 2  # bump when panels are added or removed: older saved layouts are then ignored
+LAYOUT_VERSION = 3  # bump when panels are added or removed: older saved layouts are then ignored
 
 
 class MainWindow(QMainWindow):
@@ -84,6 +84,10 @@ class MainWindow(QMainWindow):
             self._add_panel(cls(self.context))
         self._default_layout()
         self._default_state = self.saveState(LAYOUT_VERSION)
+        from visualizer.ui.open_model import ModelOpener
+
+        self.opener = ModelOpener(self)
+        self.setAcceptDrops(True)  # a model file dropped on the window opens
         self._build_menus()
         self._build_status_bar()
         self.selection.changed.connect(self._selection_changed)
@@ -151,6 +155,13 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file = bar.addMenu("&File")
         self._menu_action(file, "&New run…", "Ctrl+N", self.show_setup)
+        self._menu_action(file, "&Open model…", "Ctrl+O", self.opener.choose)
+        examples = file.addMenu("Open &example")
+        from visualizer.examples import example_models
+
+        for name, path in example_models().items():
+            examples.addAction(name, lambda p=path: self.opener.open_path(p))
+        examples.setEnabled(bool(example_models()))
         demos = file.addMenu("Open &demo")
         for name in DEMOS:
             demos.addAction(name, lambda n=name: self.confirm_new_run(DEMOS[n]))
@@ -201,6 +212,35 @@ class MainWindow(QMainWindow):
         self.runner.serve_here(session)
         self._adopt({"session": self.runner.session, "info": session.run_info(), "spec": {}})
         self.runner.session.request_capture()
+
+    def open_loaded(self, loaded: Any, data: str | None = None) -> bool:
+        """Show a LoadedModel in inspect mode (no training until play); False with a message if it cannot be."""
+        from visualizer.capture.inspect import inspect_session
+
+        try:
+            session = inspect_session(loaded, data=data, mailbox=self.mailbox)
+        except ValueError as exc:
+            self.show_error(f"Could not open {loaded.path.name}: {exc}")
+            return False
+        self.show_session(session)
+        self.spec = None  # not a run that a spec rebuilds
+        self.setWindowTitle(f"visualizer: {loaded.path.name} ({loaded.kind})")
+        notes = " ".join(f"Not available: {n}." for n in loaded.unavailable)
+        self.statusBar().showMessage(f"Opened {loaded.path.name} ({loaded.kind}) on {session.trainer.dataset.name}. "
+                                     f"Inspecting: press play to fine-tune. {notes}", 15000)
+        if notes and self.error_dialogs:
+            QMessageBox.information(self, f"{loaded.path.name}: what can be shown", notes)
+        return True
+
+    def dragEnterEvent(self, event: Any) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: Any) -> None:
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            self.opener.open_path(urls[0])
 
     def confirm_new_run(self, spec: dict[str, Any]) -> None:
         """Ask before throwing away a run that has trained; then start the new one."""
