@@ -187,3 +187,19 @@ def _local_attribution(module: nn.Module, x: torch.Tensor, method: str, target: 
 
     values, delta = IntegratedGradients(forward).attribute(x, target=target, n_steps=32, return_convergence_delta=True)
     return values, delta
+
+
+def predict_job(model: nn.Module, inputs: Any) -> Any:
+    """Job: class probabilities (N, K) for ``inputs`` (numpy), on a snapshot of ``model`` taken now."""
+    from visualizer.capture.jobs import Progress, snapshot
+
+    copy = snapshot(model)
+    x = torch.as_tensor(np.asarray(inputs, dtype=np.float32), device=_device(copy))
+
+    def run() -> Any:
+        yield Progress(0, 1, "predicting")
+        with torch.no_grad():
+            logits = first_tensor(copy(x))
+        return torch.softmax(logits.float(), -1).cpu().numpy()
+
+    return run()

@@ -65,7 +65,7 @@ def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
     return torch.tensor(picked, dtype=torch.long)
 
 
-ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity")
+ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity", "predict")
 
 
 def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) -> Any:
@@ -92,6 +92,10 @@ def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) ->
         return h.layer_gallery_job(model, convs, shape, channels=int(params.get("channels", 4)))
     if kind == "selectivity":
         return h.class_selectivity_job(model, x, y, params["layer"])
+    if kind == "predict":  # inputs drawn or loaded by the person (e.g. the drawing pad)
+        from visualizer.capture.internals import predict_job
+
+        return predict_job(model, params["inputs"])
     raise KeyError(kind)
 
 

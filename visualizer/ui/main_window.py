@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
             if top in d and bottom in d:
                 self.splitDockWidget(d[top], d[bottom], Qt.Orientation.Vertical)
         tabs = {"layers": ["setup"], "filters": ["plane"], "activations": ["top_examples", "features"],
-                "metrics": ["probes", "representations"], "gradients": ["selectivity"]}
+                "metrics": ["probes", "representations"], "gradients": ["selectivity", "drawing"]}
         for host, guests in tabs.items():
             for g in guests:
                 if host in d and g in d:
