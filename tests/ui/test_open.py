@@ -146,3 +146,21 @@ def test_the_describe_dialog_checks_and_saves_its_answers(qtbot, tmp_path):
     assert dialog.saved
     assert read_sidecar(target) == {"arch": "cnn", "input_shape": [1, 8, 8], "class_names": ["zero", "one"],
                                     "normalisation": {"mean": [0.5], "std": [0.25]}}
+
+
+def test_fine_tune_panel_freezes_layers_and_shows_how_far_others_moved(qtbot, window):
+    from visualizer.examples import example_models
+
+    w = window
+    _open(qtbot, w, example_models()["cnn-digits"])
+    w.docks["finetune"].show()
+    w.docks["finetune"].raise_()
+    panel = w.panels["finetune"]
+    w.selection.set(layer="block1.pool")
+    panel.freeze_up_to_selection()  # the parametrised layers up to block1.pool: block1.conv
+    assert panel.frozen == ["block1.conv"]
+    w.step(3)
+    qtbot.waitUntil(lambda: panel.shown.get("frozen") == ["block1.conv"] and w.history.latest.step == 3, timeout=60_000)
+    moved = panel.shown["moved"]
+    assert moved["block1.conv"] == 0.0 and moved["head"] > 0.0
+    assert panel.table.item(0, 2).text().endswith("0.00 %")

@@ -14,6 +14,7 @@ from torch import nn
 
 from visualizer.capture.session import CaptureSettings, TrainingSession
 from visualizer.engine.data import DATASETS, Dataset, make_dataset
+from visualizer.engine.models import set_frozen
 from visualizer.engine.trainer import TrainConfig, Trainer
 
 
@@ -59,8 +60,13 @@ def dataset_for(model: Any, data: Any = None, inputs: Any = None) -> Dataset:
         params = dict(described.get("params") or {}) if name == described.get("name") else {}
         return make_dataset(name, **params)
     shape = getattr(model, "input_shape", None)
-    if shape is None:
-        raise ValueError("the model's input shape is unknown: give it (e.g. 1,8,8) or choose a dataset")
+    if shape is None:  # a live module: the first built-in set whose inputs it takes and whose classes it has
+        for candidate in ("digits", "shapes", "spiral"):
+            ds = make_dataset(candidate)
+            if _output_size(module, ds.input_shape) == ds.num_classes:
+                return ds
+        raise ValueError("the model's input shape is unknown and no built-in dataset fits it: give the data "
+                         "(a dataset name or an (x, y) pair) or its input shape")
     classes = _output_size(module, tuple(shape))
     for candidate in DATASETS:
         if candidate in ("shapes", "digits") or len(shape) == 1:
@@ -69,20 +75,6 @@ def dataset_for(model: Any, data: Any = None, inputs: Any = None) -> Dataset:
                 return ds
     raise ValueError(f"no built-in dataset has inputs of shape {tuple(shape)}"
                      + (f" and {classes} classes" if classes else "") + "; give the data to inspect it with")
-
-
-def freeze_layers(module: nn.Module, layers: Sequence[str]) -> int:
-    """Stop training the parameters of ``layers`` (transfer learning); returns how many tensors froze."""
-    modules = dict(module.named_modules())
-    missing = [n for n in layers if n not in modules]
-    if missing:
-        raise ValueError(f"no such layer(s): {', '.join(missing)}")
-    frozen = 0
-    for name in layers:
-        for p in modules[name].parameters():
-            p.requires_grad_(False)
-            frozen += 1
-    return frozen
 
 
 def inspect_session(model: Any, data: Any = None, inputs: Any = None, freeze: Sequence[str] = (),
@@ -95,12 +87,13 @@ def inspect_session(model: Any, data: Any = None, inputs: Any = None, freeze: Se
     """
     module: nn.Module = getattr(model, "module", model)
     dataset = dataset_for(model, data, inputs)
-    freeze_layers(module, freeze)
     p = next(module.parameters(), None)
     device = p.device if p is not None else "cpu"
     trainer = Trainer(module, dataset, config or TrainConfig(lr=1e-4), device=device)
     try:
-        return TrainingSession(trainer, mailbox, settings)
+        session = TrainingSession(trainer, mailbox, settings)
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
         raise ValueError(f"the model does not take {dataset.name} inputs of shape {dataset.input_shape}: "
                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    set_frozen(module, list(freeze))  # after the session found the trainable layers, so all are watched
+    return session

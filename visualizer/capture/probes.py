@@ -249,3 +249,20 @@ class PlaneProbe:
             if a.dim() == 2:
                 units[name] = a[:, : self.max_units].detach().float().T.reshape(-1, r, r)
         return {"probs": logits.detach().float().softmax(-1).reshape(r, r, -1), "units": units}
+
+
+def weight_movement(model: nn.Module, layers: Sequence[str], reference: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """How far each layer's weights moved from ``reference`` (a state dict, e.g. as loaded):
+    ||w - w0|| / ||w0|| over the layer's own parameters, as 0-d tensors on the device."""
+    modules = dict(model.named_modules())
+    moved: dict[str, torch.Tensor] = {}
+    for name in layers:
+        diff, base = [], []
+        for pname, p in modules[name].named_parameters(recurse=False):
+            ref = reference.get(f"{name}.{pname}")
+            if ref is not None and ref.shape == p.shape:
+                diff.append((p.detach() - ref.to(p.device)).float().pow(2).sum())
+                base.append(ref.to(p.device).float().pow(2).sum())
+        if diff:
+            moved[name] = torch.stack(diff).sum().sqrt() / torch.stack(base).sum().sqrt().clamp_min(1e-12)
+    return moved

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from visualizer.capture.layers import LayerInfo, discover_layers, parametrised
-from visualizer.capture.probes import ActivationProbe, GradientProbe, PlaneProbe, filter_images, preserved_state
+from visualizer.capture.probes import (ActivationProbe, GradientProbe, PlaneProbe, filter_images, preserved_state,
+                                      weight_movement)
 from visualizer.capture.transfer import to_host
 from visualizer.engine.trainer import Trainer
 from visualizer.stream.frames import Frame, LayerActivation, LayerGradient, ProbeOutputs, RunInfo, ScalarChunk
@@ -119,7 +120,8 @@ class TrainingSession:
         self.val_x, self.val_y = trainer.x_val[: s.val_samples], trainer.y_val[: s.val_samples]
         self.layers: list[LayerInfo] = discover_layers(trainer.model, self.probe_x[:1])
         self.layer_order = [l.name for l in self.layers]
-        self.param_layers = parametrised(trainer.model, self.layers)
+        self.param_layers = parametrised(trainer.model, self.layers)  # frozen later (fine-tuning) still listed
+        self._modules = dict(trainer.model.named_modules())
         self.activation_probe = ActivationProbe(self.layer_order, self.probe_x, self.probe_y, s.max_channels, s.map_size, s.max_units)
         self.gradient_probe = GradientProbe(self.param_layers)
         self._probe_static = (idx.numpy(), self.probe_y.cpu().numpy(), self.probe_x.cpu().float().numpy())
@@ -398,6 +400,8 @@ class TrainingSession:
         }
         if self.plane_probe is not None:
             tree["plane"] = self.plane_probe.capture(model)
+        with torch.no_grad():
+            tree["moved"] = weight_movement(model, self.param_layers, trainer.initial_state)
         want_val = self._val_due(now)
         if want_val:
             v0 = time.perf_counter()
@@ -475,5 +479,9 @@ class TrainingSession:
             filters=host["filters"],
             probe=ProbeOutputs(idx, labels, host["acts"]["probs"], inputs),
             plane=None if "plane" not in host else {**host["plane"], "extent": self.plane_probe.extent},
-            info={"nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": self.trainer.config.lr},
+            info={"nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": self.trainer.config.lr,
+                  # ||w - w_start|| / ||w_start|| per layer since the run started (or the model was loaded)
+                  "moved": {k: float(v) for k, v in host.get("moved", {}).items()},
+                  "frozen": [n for n in self.param_layers if not any(
+                      p.requires_grad for p in self._modules[n].parameters(recurse=False))]},
         )

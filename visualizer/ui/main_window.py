@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
             if top in d and bottom in d:
                 self.splitDockWidget(d[top], d[bottom], Qt.Orientation.Vertical)
         tabs = {"layers": ["setup"], "filters": ["plane"], "activations": ["top_examples", "features"],
-                "metrics": ["probes", "representations"], "gradients": ["selectivity", "drawing"]}
+                "metrics": ["probes", "representations", "finetune"], "gradients": ["selectivity", "drawing"]}
         for host, guests in tabs.items():
             for g in guests:
                 if host in d and g in d:
@@ -300,7 +300,7 @@ class MainWindow(QMainWindow):
     def change_setting(self, name: str, value: Any) -> None:
         """A live hyperparameter change, applied by the trainer before its next step."""
         self._session_call("submit", name, value)
-        if self.spec is not None and name != "dropout":
+        if self.spec is not None and name not in ("dropout", "frozen"):
             self.spec.setdefault("config", {})[name] = value
         self.statusBar().showMessage(f"{name} → {value} (applies at the next step)", 4000)
 

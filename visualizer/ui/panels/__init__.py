@@ -21,6 +21,7 @@ PANEL_MODULES = [
     ("features", "FeatureVisPanel"),
     ("selectivity", "SelectivityPanel"),
     ("drawing", "DrawingPanel"),
+    ("finetune", "FineTunePanel"),
 ]
 
 
