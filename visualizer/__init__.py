@@ -5,15 +5,16 @@ The public Python API (imports are lazy: ``import visualizer`` loads neither Qt 
 - :func:`show` opens the app on a live ``nn.Module`` from a script or notebook;
 - :func:`load_model` opens a model file (checkpoint, state dict, ``.pt2``, TorchScript,
   Transformers folder) and returns a :class:`~visualizer.engine.loading.LoadedModel`;
-- :func:`capture` returns a model's outputs, activations, attention and attributions for
-  given inputs as plain numpy arrays.
+- :func:`internals` returns a model's outputs, activations, attention and attributions for
+  given inputs as plain numpy arrays (named so, not ``capture``: ``visualizer.capture`` is the
+  package of probes).
 """
 from __future__ import annotations
 
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "capture", "load_model", "show"]
+__all__ = ["__version__", "internals", "load_model", "show"]
 
 
 def load_model(path: Any, trust: bool = False, **answers: Any) -> Any:
@@ -23,7 +24,7 @@ def load_model(path: Any, trust: bool = False, **answers: Any) -> Any:
     return _load(path, trust=trust, **answers)
 
 
-def capture(model: Any, inputs: Any, layers: Any = None, attribution: Any = (), target: Any = None) -> dict[str, Any]:
+def internals(model: Any, inputs: Any, layers: Any = None, attribution: Any = (), target: Any = None) -> dict[str, Any]:
     """``{"output", "activations/<layer>", "attention/<layer>", "attribution/<method>", ...}`` as numpy
     arrays for ``inputs``; ``model`` is an ``nn.Module`` or what :func:`load_model` returned."""
     from visualizer.capture.internals import capture as _capture

@@ -118,7 +118,7 @@ def test_python_api_is_lazy_and_captures_a_live_module():
     code = ("import sys, visualizer; assert 'torch' not in sys.modules and 'PySide6' not in sys.modules; "
             "import torch; from torch import nn; torch.manual_seed(0); "
             "m = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 3)); x = torch.randn(5, 2); "
-            "a = visualizer.capture(m, x); "
+            "a = visualizer.internals(m, x); import visualizer.capture.session; assert callable(visualizer.internals); "
             "assert set(a) == {'output', 'activations/0', 'activations/1', 'activations/2'}, set(a); "
             "import numpy as np; np.testing.assert_allclose(a['activations/1'], torch.tanh(m[0](x)).detach().numpy(), rtol=1e-6); "
             "print('ok')")

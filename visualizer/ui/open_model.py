@@ -45,7 +45,7 @@ class ModelOpener:
             return False
         if loaded.kind == "hf":
             self.window.show_error(f"{path.name} is a Transformers model: inspect it from Python "
-                                   "(visualizer.capture) or with 'visualizer export'; the panels need an image or point model")
+                                   "(visualizer.internals) or with 'visualizer export'; the panels need an image or point model")
             return False
         if loaded.input_shape is None and loaded.data_name is None and data is None:
             if not self._describe(path):
