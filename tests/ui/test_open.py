@@ -164,3 +164,19 @@ def test_fine_tune_panel_freezes_layers_and_shows_how_far_others_moved(qtbot, wi
     moved = panel.shown["moved"]
     assert moved["block1.conv"] == 0.0 and moved["head"] > 0.0
     assert panel.table.item(0, 2).text().endswith("0.00 %")
+
+
+def test_dropping_a_model_file_on_the_window_opens_it(qtbot, window):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    from visualizer.examples import example_models
+
+    w = window
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(example_models()["cnn-digits"]))])
+    event = QDropEvent(QPointF(100, 100), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(w.run_started, timeout=60_000):
+        w.dropEvent(event)
+    assert w.run.data_name == "digits" and w.windowTitle().startswith("visualizer: cnn-digits")

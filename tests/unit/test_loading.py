@@ -200,6 +200,7 @@ def _tiny_bert(folder):
                                                 cls_token="[CLS]", sep_token="[SEP]")
     config = transformers.BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
                                      intermediate_size=32, max_position_embeddings=32, num_labels=2)
+    config._attn_implementation = "eager"  # so the reference model here returns its attention weights
     torch.manual_seed(0)
     model = transformers.BertForSequenceClassification(config).eval()
     model.save_pretrained(folder)
@@ -296,3 +297,21 @@ def test_unknown_files_and_folders(tmp_path):
         load_model(tmp_path / "missing.pt")
     with pytest.raises(LoadError, match="config.json"):
         load_model(tmp_path)
+
+
+def test_export_of_a_transformers_folder_with_text(tmp_path):
+    from visualizer.cli import main
+
+    model, tokenizer = _tiny_bert(tmp_path / "bert")
+    out = tmp_path / "bert.npz"
+    assert main(["export", str(tmp_path / "bert"), "--text", "the cat sat", "--attribution", "saliency",
+                 "--out", str(out)]) == 0
+    arrays = np.load(out)
+    enc = tokenizer(["the cat sat"], return_tensors="pt")
+    with torch.no_grad():
+        reference = model(**enc, output_attentions=True)
+    np.testing.assert_allclose(arrays["output"], reference.logits.numpy(), rtol=1e-5, atol=1e-6)
+    maps = sorted(k for k in arrays.files if k.startswith("attention/"))
+    assert maps == ["attention/bert.encoder.layer.0.attention", "attention/bert.encoder.layer.1.attention"]
+    np.testing.assert_allclose(arrays[maps[1]], reference.attentions[1].numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(arrays[maps[1]].sum(-1), 1.0, rtol=1e-5)
