@@ -109,3 +109,34 @@ def test_the_panel_shows_the_models_probabilities_for_the_drawing(qtbot, tmp_pat
         expected = torch.softmax(digits_model(torch.from_numpy(x)), -1)[0].numpy()
     np.testing.assert_allclose(panel.shown["probs"], expected, rtol=1e-5, atol=1e-6)
     w.close()
+
+
+def test_an_image_file_feeds_a_colour_model(qtbot, tmp_path):
+    from PIL import Image
+    from PySide6.QtCore import QSettings
+
+    from visualizer.engine.loading import load_model
+    from visualizer.examples import example_models
+    from visualizer.ui.main_window import MainWindow
+
+    w = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    w.error_dialogs = False
+    qtbot.addWidget(w)
+    w.show()
+    with qtbot.waitSignal(w.run_started, timeout=60_000):
+        w.opener.open_path(example_models()["cnn-shapes"])
+    panel = w.panels["drawing"]
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[16:48, 16:48] = (250, 200, 30)  # a yellow square on black
+    Image.fromarray(rgb).save(tmp_path / "square.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(40))
+    assert not panel.choose_image(str(tmp_path / "broken.png")) and "not a readable" in panel.caption.text()
+    assert panel.choose_image(str(tmp_path / "square.png"))
+    qtbot.waitUntil(lambda: "probs" in panel.shown, timeout=30_000)
+    size = w.run.input_shape[1:]
+    x = np.asarray(Image.fromarray(rgb).resize((size[1], size[0]), Image.Resampling.BILINEAR), np.float32) / 255.0
+    model = load_model(example_models()["cnn-shapes"]).module
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(x.transpose(2, 0, 1))[None]), -1)[0].numpy()
+    np.testing.assert_allclose(panel.shown["probs"], expected, rtol=1e-5, atol=1e-6)
+    w.close()

@@ -180,3 +180,21 @@ def test_dropping_a_model_file_on_the_window_opens_it(qtbot, window):
     with qtbot.waitSignal(w.run_started, timeout=60_000):
         w.dropEvent(event)
     assert w.run.data_name == "digits" and w.windowTitle().startswith("visualizer: cnn-digits")
+
+
+def test_show_opens_the_app_on_a_live_module(qtbot):
+    import visualizer
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 64, 10))
+    w = visualizer.show(model, block=False)
+    qtbot.addWidget(w)
+    qtbot.waitUntil(lambda: w.history.latest is not None, timeout=60_000)
+    assert w.run.data_name == "digits" and w.history.latest.layer_order == ["0", "1", "3"]
+    x = torch.from_numpy(w.run.probe_inputs)
+    with torch.no_grad():
+        np.testing.assert_allclose(w.history.latest.probe.probs, torch.softmax(model(x), -1).numpy(), rtol=1e-4, atol=1e-6)
+    assert w.runner.session.trainer.step_count == 0
+    w.close()
+    with pytest.raises(ValueError, match="no built-in dataset fits"):
+        visualizer.show(nn.Linear(5, 2), block=False)

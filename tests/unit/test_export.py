@@ -140,3 +140,25 @@ def test_shipped_examples_open_and_match_their_recorded_accuracy():
         acc = (loaded.module(ds.x_val).argmax(1) == ds.y_val).float().mean().item()
     assert acc == pytest.approx(loaded.description["metrics"]["val_acc"], abs=1e-3)
     assert all(p.stat().st_size < 2_000_000 for p in examples.values())
+
+
+def test_image_and_array_inputs_refuse_damaged_files_in_one_line(tmp_path):
+    from PIL import Image
+
+    from visualizer.engine.inputs import InputError, read_image, read_input_file
+
+    Image.fromarray(np.full((20, 20, 3), 90, np.uint8)).save(tmp_path / "ok.png")
+    Image.fromarray(np.full((20, 20, 3), 90, np.uint8)).save(tmp_path / "ok.jpg")
+    np.save(tmp_path / "ok.npy", np.zeros((2, 1, 8, 8), np.float32))
+    assert read_image(tmp_path / "ok.jpg", (3, 8, 8)).shape == (1, 3, 8, 8)
+    rng = np.random.default_rng(0)
+    for name in ("ok.png", "ok.jpg", "ok.npy"):
+        data = (tmp_path / name).read_bytes()
+        for how, bad in {"truncated": data[: len(data) // 2], "random": rng.bytes(len(data)), "empty": b""}.items():
+            target = tmp_path / f"{how}-{name}"
+            target.write_bytes(bad)
+            with pytest.raises(InputError) as err:
+                read_input_file(target, (1, 8, 8))
+            assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="cannot be fed"):
+        read_image(tmp_path / "ok.png", (2,))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -267,7 +268,7 @@ def _load_torch_file(path: Path, trust: bool, extra: dict[str, Any]) -> LoadedMo
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad or unsafe pickle
-        unsafe = isinstance(exc, __import__("pickle").UnpicklingError) and "weights_only" in str(exc).lower()
+        unsafe = isinstance(exc, pickle.UnpicklingError) and "weights_only" in str(exc).lower()
         if not unsafe:
             raise LoadError(f"cannot open {path.name}: it is damaged or not a PyTorch file ({_first_line(exc)})") from None
         if not trust:
