@@ -44,3 +44,21 @@ def test_a_live_module_finds_a_dataset_that_fits_it():
         dataset_for(nn.Linear(7, 3))
     with pytest.raises(ValueError, match="no such layer"):
         inspect_session(model, freeze=["nope"])
+
+
+def test_gradients_for_the_probe_inputs_without_a_step():
+    import torch.nn.functional as F
+
+    loaded = load_model(example_models()["cnn-digits"])
+    before = {k: v.clone() for k, v in loaded.module.state_dict().items()}
+    session = inspect_session(loaded, settings=FAST)
+    frame = session.capture_gradients()
+    assert session.trainer.step_count == 0 and frame.step == 0
+    assert all(torch.equal(v, before[k]) for k, v in loaded.module.state_dict().items())
+    assert all(p.grad is None for p in loaded.module.parameters())
+    reference = load_model(example_models()["cnn-digits"]).module.eval()  # by hand, on a fresh copy
+    F.cross_entropy(reference(session.probe_x), session.probe_y).backward()
+    for name in ("block1.conv", "head"):
+        module = dict(reference.named_modules())[name]
+        expected = torch.cat([p.grad.flatten() for p in module.parameters(recurse=False)]).norm().item()
+        assert frame.gradients[name].grad_norm == pytest.approx(expected, rel=1e-4)

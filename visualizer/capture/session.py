@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from visualizer.capture.layers import LayerInfo, discover_layers, parametrised
+from visualizer.capture.layers import LayerInfo, discover_layers, first_tensor, parametrised
 from visualizer.capture.probes import (ActivationProbe, GradientProbe, PlaneProbe, filter_images, preserved_state,
                                       weight_movement)
 from visualizer.capture.transfer import to_host
@@ -224,6 +224,10 @@ class TrainingSession:
         """Capture the current state now (used while paused, e.g. after a selection change)."""
         self._control("capture")
 
+    def request_gradients(self) -> None:
+        """Capture gradients for the probe batch without training (inspect mode); see :meth:`capture_gradients`."""
+        self._control("gradients")
+
     def arm(self) -> None:
         """Ask for a capture on the next step that the cadence allows (display timer)."""
         self._armed = True
@@ -258,6 +262,8 @@ class TrainingSession:
                     self.capture_now()
             elif name == "capture":
                 self.capture_now()
+            elif name == "gradients":
+                self.capture_gradients()
             elif name == "save":
                 self._save(*value)
             elif name == "analysis":
@@ -382,6 +388,24 @@ class TrainingSession:
             return True
         s = self.settings
         return now - self._last_val_end >= max(s.val_interval_s, _gap(self._val_cost, s.budget / 3 if s.budget < 1 else 1.0))
+
+    def capture_gradients(self) -> Frame:
+        """A frame with the gradients of the loss on the probe batch (eval mode), weights unchanged.
+
+        For a model that is inspected, not trained: the gradient panels show which layers the
+        chosen inputs would change, and how much, without taking a step.
+        """
+        import torch.nn.functional as F
+
+        model = self.trainer.model
+        t0 = time.perf_counter()
+        with preserved_state(model, self.trainer.device):
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(first_tensor(model(self.probe_x)), self.probe_y).backward()
+            self.gradient_probe.after_backward(model)
+        model.zero_grad(set_to_none=True)
+        self._force = True
+        return self._publish(self.gradient_probe.take(), t0)
 
     def capture_now(self) -> Frame:
         """Capture the current weights without training (no gradients in this frame)."""

@@ -25,6 +25,7 @@ def show(model: Any, data: Any = None, inputs: Any = None, block: bool = True) -
         window.close()
         raise
     window.show_session(session)
+    window.runner.session.request_gradients()  # gradients for the probe inputs, without a training step
     window.spec = None
     name = type(getattr(model, "module", model)).__name__
     window.setWindowTitle(f"visualizer: {name} (live model)")

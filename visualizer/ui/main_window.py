@@ -223,6 +223,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"Could not open {loaded.path.name}: {exc}")
             return False
         self.show_session(session)
+        self.runner.session.request_gradients()  # gradients for the probe inputs, without a training step
         self.spec = None  # not a run that a spec rebuilds
         self.setWindowTitle(f"visualizer: {loaded.path.name} ({loaded.kind})")
         notes = " ".join(f"Not available: {n}." for n in loaded.unavailable)
