@@ -315,3 +315,16 @@ def test_export_of_a_transformers_folder_with_text(tmp_path):
     assert maps == ["attention/bert.encoder.layer.0.attention", "attention/bert.encoder.layer.1.attention"]
     np.testing.assert_allclose(arrays[maps[1]], reference.attentions[1].numpy(), rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(arrays[maps[1]].sum(-1), 1.0, rtol=1e-5)
+
+
+def test_exported_convolutions_keep_their_receptive_fields(tmp_path):
+    from visualizer.capture.hierarchy import receptive_field
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 5, stride=2, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(4, 4, 3, padding=2, dilation=2), nn.AvgPool2d(3, stride=1)).eval()
+    torch.export.save(torch.export.export(model, (torch.zeros(2, 1, 32, 32),),
+                                          dynamic_shapes=({0: torch.export.Dim("batch")},)), str(tmp_path / "rf.pt2"))
+    exported = load_model(tmp_path / "rf.pt2").module
+    for layer in ("0", "2", "3", "4"):
+        assert receptive_field(exported, layer, (1, 32, 32)) == receptive_field(model, layer, (1, 32, 32)), layer

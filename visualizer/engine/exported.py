@@ -18,12 +18,13 @@ from torch import nn
 
 
 class Tap(nn.Module):
-    """Passes its input through unchanged; stands for one module of the exported model."""
+    """Stands for one module of the exported model: called with that module's input and output,
+    it returns the output unchanged, so hooks see (inputs, output) as on the original module."""
 
     source_type = ""
 
-    def forward(self, x: Any) -> Any:
-        return x
+    def forward(self, x_in: Any, x_out: Any) -> Any:
+        return x_out
 
     def extra_repr(self) -> str:
         return self.source_type
@@ -64,6 +65,35 @@ def _innermost(node: torch.fx.Node) -> tuple[str, str] | None:
     return path, type_path
 
 
+def _input_node(node: torch.fx.Node) -> torch.fx.Node | None:
+    """The node whose value is the module's input: the first tensor argument that is not a weight."""
+    for arg in node.args:
+        if isinstance(arg, torch.fx.Node) and arg.op != "get_attr" and isinstance(arg.meta.get("val"), torch.Tensor):
+            return arg
+    return None
+
+
+def _arg(node: torch.fx.Node, index: int, default: Any) -> Any:
+    value = node.args[index] if len(node.args) > index else default
+    return default if value in (None, [], ()) else value
+
+
+def _copy_geometry(tap: nn.Module, node: torch.fx.Node) -> None:
+    """Give a tap the geometry of the convolution or pooling its node runs, as the original module had."""
+    name = str(node.target)
+    if "conv2d" in name and len(node.args) > 1 and isinstance(node.args[1], torch.fx.Node):
+        weight = node.args[1].meta.get("val")
+        if weight is None:
+            return
+        tap.kernel_size = tuple(int(k) for k in weight.shape[2:])
+        tap.stride, tap.padding, tap.dilation = _arg(node, 3, 1), _arg(node, 4, 0), _arg(node, 5, 1)
+    elif "max_pool2d" in name or "avg_pool2d" in name:
+        tap.kernel_size = _arg(node, 1, 1)
+        tap.stride = _arg(node, 2, tap.kernel_size)
+        tap.padding = _arg(node, 3, 0)
+        tap.dilation = _arg(node, 4, 1) if "max_pool2d" in name else 1
+
+
 def _set_submodule(root: nn.Module, dotted: str, module: nn.Module) -> None:
     parent = root
     parts = dotted.split(".")
@@ -89,21 +119,23 @@ class ExportedModel(nn.Module):
         object.__setattr__(self, "graph_module", graph_module)  # kept out of the module tree
         nodes = [n for n in graph_module.graph.nodes if n.op in ("call_function", "call_method", "call_module")
                  and not str(n.target).startswith("_guards")]
-        runs: list[tuple[str, str, torch.fx.Node]] = []
+        runs: list[tuple[str, str, torch.fx.Node, torch.fx.Node | None]] = []  # layer, type, last node, input
         for node in nodes:
             where = _innermost(node)
             if where is None:
                 continue
             if runs and runs[-1][0] == where[0]:
-                runs[-1] = (where[0], where[1], node)
+                runs[-1] = (where[0], where[1], node, runs[-1][3])
             else:
-                runs.append((where[0], where[1], node))
-        types = {layer: type_path for layer, type_path, _ in runs}
+                runs.append((where[0], where[1], node, _input_node(node)))
+        types = {layer: type_path for layer, type_path, _, _ in runs}
         parents = {layer.rsplit(".", i)[0] for layer in types for i in range(1, layer.count(".") + 1)}
         # a module with operations of its own and submodules too gets its tap as ".output"
         names = {layer: f"{layer}.output" if layer in parents else layer for layer in types}
         self.layer_names: list[str] = []
-        self._tap_after: dict[str, nn.Module] = {}  # graph node name -> tap
+        # graph node name -> (tap, name of the node holding the module's input); names, not nodes, so a deep
+        # copy (an analysis snapshot) does not copy the graph's symbolic metadata
+        self._tap_after: dict[str, tuple[nn.Module, str | None]] = {}
         taps: dict[str, nn.Module] = {}
         for layer, type_path in types.items():
             cls = _tap_class(type_path)
@@ -120,8 +152,12 @@ class ExportedModel(nn.Module):
             _set_submodule(self, names[layer], tap)
             taps[layer] = tap
             self.layer_names.append(names[layer])
-        for layer, _, last in runs:
-            self._tap_after.setdefault(last.name, taps[layer])
+        for layer, _, last, source in runs:
+            self._tap_after.setdefault(last.name, (taps[layer], source.name if source is not None else None))
+        for node in nodes:  # kernel, stride, padding, dilation of convolutions and pools (receptive fields)
+            where = _innermost(node)
+            if where is not None and not hasattr(taps[where[0]], "kernel_size"):
+                _copy_geometry(taps[where[0]], node)
 
         self.input_shapes = _input_shapes(graph_module)
 
@@ -145,10 +181,10 @@ class ExportedModel(nn.Module):
                 chunk = torch.cat([chunk, chunk[-1:].expand(batch - n, *chunk.shape[1:])])
             run = _TappingInterpreter(self, tap=False)
             outs.append(run.run(chunk)[:n])
-            for tap, value in run.tapped.items():
-                seen.setdefault(tap, []).append(value[:n])
-        for tap, values in seen.items():  # each tap sees the whole batch once, in forward order
-            tap(torch.cat(values))
+            for tap, pair in run.tapped.items():
+                seen.setdefault(tap, []).append(tuple(v[:n] for v in pair))
+        for tap, pairs in seen.items():  # each tap sees the whole batch once, in forward order
+            tap(torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs]))
         return torch.cat(outs)
 
     def _apply(self, fn: Any, recurse: bool = True) -> ExportedModel:  # .to(device) reaches the graph's constants
@@ -168,22 +204,26 @@ def _input_shapes(graph_module: Any) -> list[tuple[Any, ...]]:
 
 
 class _TappingInterpreter(torch.fx.Interpreter):
-    """Runs the graph and passes each module's last value through its tap (or, with
-    ``tap=False``, only records it in ``tapped``, first value per tap)."""
+    """Runs the graph and passes each module's input and last value through its tap (or, with
+    ``tap=False``, only records them in ``tapped``, the first pair per tap)."""
 
     def __init__(self, model: ExportedModel, tap: bool = True) -> None:
         super().__init__(model.graph_module)
         self.model = model
         self.tap = tap
         self.tapped: dict[nn.Module, Any] = {}
+        self.nodes = {n.name: n for n in model.graph_module.graph.nodes}
 
     def run_node(self, n: torch.fx.Node) -> Any:
         value = super().run_node(n)
-        tap = self.model._tap_after.get(n.name)
-        if tap is None:
+        found = self.model._tap_after.get(n.name)
+        if found is None:
             return value
+        tap, source = found
+        given = self.env.get(self.nodes[source]) if source is not None else None
+        given = given if isinstance(given, torch.Tensor) else value
         if not self.tap:
             if isinstance(value, torch.Tensor):
-                self.tapped.setdefault(tap, value)
+                self.tapped.setdefault(tap, (given, value))
             return value
-        return tap(value)
+        return tap(given, value)
