@@ -27,6 +27,10 @@ def _model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", choices=("mlp", "cnn", "resnet"), help="built-in architecture of a plain state dict")
     p.add_argument("--input-shape", type=_shape, metavar="C,H,W", help="input shape of one sample, e.g. 1,8,8")
     p.add_argument("--num-classes", type=int, help="number of classes (default: read from the weights)")
+    from visualizer.cli import _option
+
+    p.add_argument("--model-option", "-M", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                   help="option of the built-in architecture of a state dict, e.g. -M channels=[8,16] (repeatable)")
 
 
 def add_model_commands(sub: argparse._SubParsersAction) -> None:
@@ -62,8 +66,9 @@ def _fail(message: str) -> int:
 def _load(args: argparse.Namespace) -> Any:
     from visualizer.engine.loading import load_model
 
+    options = dict(args.model_option) or None
     return load_model(args.path, trust=args.trust, arch=args.arch, input_shape=args.input_shape,
-                      num_classes=args.num_classes)
+                      num_classes=args.num_classes, options=options)
 
 
 def _inputs(args: argparse.Namespace, loaded: Any) -> Any:

@@ -162,3 +162,14 @@ def test_image_and_array_inputs_refuse_damaged_files_in_one_line(tmp_path):
             assert "\n" not in str(err.value)
     with pytest.raises(InputError, match="cannot be fed"):
         read_image(tmp_path / "ok.png", (2,))
+
+
+def test_export_of_a_state_dict_with_its_architecture_on_the_command_line(tmp_path, digits_checkpoint):
+    _, model, ds = digits_checkpoint
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    out = tmp_path / "sd.npz"
+    assert main(["export", str(tmp_path / "weights.pt"), "--arch", "cnn", "--input-shape", "1,8,8", "-M", "channels=[4,8]",
+                 "-M", "hidden=16", "--data", "digits", "--samples", "5", "--out", str(out)]) == 0
+    with torch.no_grad():
+        np.testing.assert_allclose(np.load(out)["output"], model(ds.x_val[:5]).numpy(), rtol=1e-5, atol=1e-6)
+    assert main(["export", str(tmp_path / "weights.pt"), "--data", "digits", "--out", str(out)]) == 2
