@@ -100,8 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="train N steps, render, optionally save a screenshot, and exit")
     parser.add_argument("--screenshot", metavar="FILE", help="with --run-steps: save a PNG of the window")
     parser.add_argument("--version", action="version", version=_version())
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{train}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="{train,open,export}")
     _train_parser(sub)
+    from visualizer.cli_models import add_model_commands
+
+    add_model_commands(sub)
     return parser
 
 

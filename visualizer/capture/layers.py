@@ -27,7 +27,7 @@ def first_tensor(value: object) -> torch.Tensor | None:
     return None
 
 
-def discover_layers(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
+def discover_layers(model: nn.Module, example: torch.Tensor | dict[str, torch.Tensor]) -> list[LayerInfo]:
     """Leaf modules in the order of their first call on ``example`` (eval mode, no grad).
 
     Dropout, identity and flatten leaves are skipped. Hooks are removed and the
@@ -51,7 +51,7 @@ def discover_layers(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
     try:
         model.eval()
         with torch.no_grad():
-            model(example)
+            model(**example) if isinstance(example, dict) else model(example)  # a dict: keyword inputs
     finally:
         for h in handles:
             h.remove()

@@ -33,7 +33,7 @@ def preserved_state(model: nn.Module, device: torch.device) -> Iterator[None]:
 
 
 def record_outputs(
-    model: nn.Module, x: torch.Tensor, layers: Sequence[str], grad: bool = False
+    model: nn.Module, x: torch.Tensor | dict[str, torch.Tensor], layers: Sequence[str], grad: bool = False
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Run ``model(x)`` once and return (output, {layer: its output tensor}).
 
@@ -55,7 +55,7 @@ def record_outputs(
     handles = [modules[n].register_forward_hook(make_hook(n)) for n in layers]
     try:
         with torch.set_grad_enabled(grad):
-            out = model(x)
+            out = model(**x) if isinstance(x, dict) else model(x)  # a dict: keyword inputs (token ids, mask)
     finally:
         for h in handles:
             h.remove()
@@ -250,3 +250,20 @@ class PlaneProbe:
             if a.dim() == 2:
                 units[name] = a[:, : self.max_units].detach().float().T.reshape(-1, r, r)
         return {"probs": logits.detach().float().softmax(-1).reshape(r, r, -1), "units": units}
+
+
+def weight_movement(model: nn.Module, layers: Sequence[str], reference: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """How far each layer's weights moved from ``reference`` (a state dict, e.g. as loaded):
+    ||w - w0|| / ||w0|| over the layer's own parameters, as 0-d tensors on the device."""
+    modules = dict(model.named_modules())
+    moved: dict[str, torch.Tensor] = {}
+    for name in layers:
+        diff, base = [], []
+        for pname, p in modules[name].named_parameters(recurse=False):
+            ref = reference.get(f"{name}.{pname}")
+            if ref is not None and ref.shape == p.shape:
+                diff.append((p.detach() - ref.to(p.device)).float().pow(2).sum())
+                base.append(ref.to(p.device).float().pow(2).sum())
+        if diff:
+            moved[name] = torch.stack(diff).sum().sqrt() / torch.stack(base).sum().sqrt().clamp_min(1e-12)
+    return moved

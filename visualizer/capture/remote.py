@@ -18,7 +18,7 @@ from typing import Any
 from visualizer.stream.mailbox import Mailbox
 
 CONTROLS = ("play", "pause", "step_n", "run_to_epoch_end", "set_speed_limit", "submit", "request_capture", "save", "arm",
-            "request_analysis", "cancel_analysis")
+            "request_analysis", "cancel_analysis", "request_gradients")
 
 
 class _PipeMailbox:

@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from visualizer.capture.attention import attention_modules, recurrent_modules, sequence_captures
-from visualizer.capture.layers import LayerInfo, discover_layers, parametrised
-from visualizer.capture.probes import ActivationProbe, GradientProbe, PlaneProbe, filter_images, preserved_state
+from visualizer.capture.layers import LayerInfo, discover_layers, first_tensor, parametrised
+from visualizer.capture.probes import (ActivationProbe, GradientProbe, PlaneProbe, filter_images, preserved_state,
+                                      weight_movement)
 from visualizer.capture.transfer import to_host
 from visualizer.engine.trainer import Trainer
 from visualizer.stream.frames import Frame, LayerActivation, LayerGradient, ProbeOutputs, RunInfo, ScalarChunk
@@ -69,7 +70,8 @@ def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
     return torch.tensor(picked, dtype=torch.long)
 
 
-ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity", "inspect")
+ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity", "inspect",
+                  "predict")
 
 
 def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) -> Any:
@@ -102,6 +104,10 @@ def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) ->
         return h.layer_gallery_job(model, convs, shape, channels=int(params.get("channels", 4)))
     if kind == "selectivity":
         return h.class_selectivity_job(model, x, y, params["layer"])
+    if kind == "predict":  # inputs drawn or loaded by the person (e.g. the drawing pad)
+        from visualizer.capture.internals import predict_job
+
+        return predict_job(model, params["inputs"])
     raise KeyError(kind)
 
 
@@ -125,7 +131,8 @@ class TrainingSession:
         self.val_x, self.val_y = trainer.x_val[: s.val_samples], trainer.y_val[: s.val_samples]
         self.layers: list[LayerInfo] = discover_layers(trainer.model, self.probe_x[:1])
         self.layer_order = [l.name for l in self.layers]
-        self.param_layers = parametrised(trainer.model, self.layers)
+        self.param_layers = parametrised(trainer.model, self.layers)  # frozen later (fine-tuning) still listed
+        self._modules = dict(trainer.model.named_modules())
         self.activation_probe = ActivationProbe(self.layer_order, self.probe_x, self.probe_y, s.max_channels, s.map_size, s.max_units)
         self.gradient_probe = GradientProbe(self.param_layers)
         self._probe_static = (idx.numpy(), self.probe_y.cpu().numpy(), self.probe_x.cpu().float().numpy())
@@ -234,6 +241,10 @@ class TrainingSession:
         """Capture the current state now (used while paused, e.g. after a selection change)."""
         self._control("capture")
 
+    def request_gradients(self) -> None:
+        """Capture gradients for the probe batch without training (inspect mode); see :meth:`capture_gradients`."""
+        self._control("gradients")
+
     def arm(self) -> None:
         """Ask for a capture on the next step that the cadence allows (display timer)."""
         self._armed = True
@@ -268,6 +279,8 @@ class TrainingSession:
                     self.capture_now()
             elif name == "capture":
                 self.capture_now()
+            elif name == "gradients":
+                self.capture_gradients()
             elif name == "save":
                 self._save(*value)
             elif name == "analysis":
@@ -394,6 +407,24 @@ class TrainingSession:
         s = self.settings
         return now - self._last_val_end >= max(s.val_interval_s, _gap(self._val_cost, s.budget / 3 if s.budget < 1 else 1.0))
 
+    def capture_gradients(self) -> Frame:
+        """A frame with the gradients of the loss on the probe batch (eval mode), weights unchanged.
+
+        For a model that is inspected, not trained: the gradient panels show which layers the
+        chosen inputs would change, and how much, without taking a step.
+        """
+        import torch.nn.functional as F
+
+        model = self.trainer.model
+        t0 = time.perf_counter()
+        with preserved_state(model, self.trainer.device):
+            model.zero_grad(set_to_none=True)
+            F.cross_entropy(first_tensor(model(self.probe_x)), self.probe_y).backward()
+            self.gradient_probe.after_backward(model)
+        model.zero_grad(set_to_none=True)
+        self._force = True
+        return self._publish(self.gradient_probe.take(), t0)
+
     def capture_now(self) -> Frame:
         """Capture the current weights without training (no gradients in this frame)."""
         return self._publish({}, time.perf_counter())
@@ -413,6 +444,8 @@ class TrainingSession:
             tree["plane"] = self.plane_probe.capture(model)
         if self.attention_layers or self.recurrent_layers:
             tree["attention"], tree["recurrent"] = sequence_captures(model, self.probe_x, bool(self.recurrent_layers))
+        with torch.no_grad():
+            tree["moved"] = weight_movement(model, self.param_layers, trainer.initial_state)
         want_val = self._val_due(now)
         if want_val:
             v0 = time.perf_counter()
@@ -492,5 +525,9 @@ class TrainingSession:
             plane=None if "plane" not in host else {**host["plane"], "extent": self.plane_probe.extent},
             attention=host.get("attention", {}),
             recurrent=host.get("recurrent", {}),
-            info={"nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": self.trainer.config.lr},
+            info={"nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": self.trainer.config.lr,
+                  # ||w - w_start|| / ||w_start|| per layer since the run started (or the model was loaded)
+                  "moved": {k: float(v) for k, v in host.get("moved", {}).items()},
+                  "frozen": [n for n in self.param_layers if not any(
+                      p.requires_grad for p in self._modules[n].parameters(recurse=False))]},
         )

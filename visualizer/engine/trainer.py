@@ -21,7 +21,7 @@ from visualizer.engine.data.base import Dataset
 from visualizer.engine.devices import pick_device
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-SETTABLE = ("lr", "optimizer", "batch_size", "weight_decay", "momentum", "dropout")
+SETTABLE = ("lr", "optimizer", "batch_size", "weight_decay", "momentum", "dropout", "frozen")
 
 
 @dataclass
@@ -123,6 +123,11 @@ class Trainer:
         self._first_unread_step = 1
         self.optimizer = self._make_optimizer()
 
+    @property
+    def initial_state(self) -> dict[str, torch.Tensor]:
+        """The weights the run started from (for a loaded model: as loaded)."""
+        return self._initial_state
+
     def reset(self) -> None:
         """Back to the weights this run started with (same seed, same data order)."""
         self.model.load_state_dict(self._initial_state)
@@ -165,6 +170,11 @@ class Trainer:
     def _apply(self, cmd: Command) -> None:
         if cmd.name == "reset":
             self.reset()
+            return
+        if cmd.name == "frozen":  # layer names whose weights stay fixed (transfer learning)
+            from visualizer.engine.models import set_frozen
+
+            set_frozen(self.model, list(cmd.value or []))
             return
         if cmd.name == "dropout":
             p = float(cmd.value)

@@ -32,8 +32,11 @@ def prepare_qt_environment() -> None:
     os.environ.setdefault("QT_NO_GUI_THREADPOOL", "1")
 
 
-def launch(demo: str | None = None, run_steps: int | None = None, screenshot: str | None = None) -> int:
-    """Run the app; with ``run_steps``, train that many steps, optionally save a screenshot, exit."""
+def launch(demo: str | None = None, run_steps: int | None = None, screenshot: str | None = None,
+           loaded: object = None, data: str | None = None) -> int:
+    """Run the app; with ``run_steps``, train that many steps, optionally save a screenshot, exit.
+
+    ``loaded`` (a LoadedModel) opens that model in inspect mode instead of a demo run."""
     problem = display_problem()
     if problem:
         print(problem, file=sys.stderr)
@@ -70,8 +73,15 @@ def launch(demo: str | None = None, run_steps: int | None = None, screenshot: st
         from visualizer.ui.scripted import ScriptedRun
 
         script = ScriptedRun(window, run_steps, screenshot)
-        window.start_run(spec)
+        _start(window, spec, loaded, data)
         app.exec()
         return script.exit_code
-    window.start_run(spec)
+    _start(window, spec, loaded, data)
     return app.exec()
+
+
+def _start(window: object, spec: dict, loaded: object, data: str | None) -> None:
+    if loaded is None:
+        window.start_run(spec)
+    elif not window.open_loaded(loaded, data):
+        window.start_run(spec)  # the model did not fit its data: the message is shown, the demo runs

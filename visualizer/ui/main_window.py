@@ -88,6 +88,10 @@ class MainWindow(QMainWindow):
             self._add_panel(cls(self.context))
         self._default_layout()
         self._default_state = self.saveState(LAYOUT_VERSION)
+        from visualizer.ui.open_model import ModelOpener
+
+        self.opener = ModelOpener(self)
+        self.setAcceptDrops(True)  # a model file dropped on the window opens
         self._build_menus()
         self._build_status_bar()
         self.selection.changed.connect(self._selection_changed)
@@ -131,8 +135,9 @@ class MainWindow(QMainWindow):
         for top, bottom in below.items():
             if top in d and bottom in d:
                 self.splitDockWidget(d[top], d[bottom], Qt.Orientation.Vertical)
-        tabs = {"layers": ["setup"], "filters": ["plane", "recurrent"], "activations": ["top_examples", "features", "attention", "inspect_input"],
-                "metrics": ["probes", "representations"], "gradients": ["selectivity"]}
+        tabs = {"layers": ["setup"], "filters": ["plane", "recurrent"],
+                "activations": ["top_examples", "features", "attention", "inspect_input"],
+                "metrics": ["probes", "representations", "finetune"], "gradients": ["selectivity", "drawing"]}
         for host, guests in tabs.items():
             for g in guests:
                 if host in d and g in d:
@@ -155,6 +160,13 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file = bar.addMenu("&File")
         self._menu_action(file, "&New run…", "Ctrl+N", self.show_setup)
+        self._menu_action(file, "&Open model…", "Ctrl+O", self.opener.choose)
+        examples = file.addMenu("Open &example")
+        from visualizer.examples import example_models
+
+        for name, path in example_models().items():
+            examples.addAction(name, lambda p=path: self.opener.open_path(p))
+        examples.setEnabled(bool(example_models()))
         demos = file.addMenu("Open &demo")
         for name in DEMOS:
             demos.addAction(name, lambda n=name: self.confirm_new_run(DEMOS[n]))
@@ -205,6 +217,36 @@ class MainWindow(QMainWindow):
         self.runner.serve_here(session)
         self._adopt({"session": self.runner.session, "info": session.run_info(), "spec": {}})
         self.runner.session.request_capture()
+
+    def open_loaded(self, loaded: Any, data: str | None = None) -> bool:
+        """Show a LoadedModel in inspect mode (no training until play); False with a message if it cannot be."""
+        from visualizer.capture.inspect import inspect_session
+
+        try:
+            session = inspect_session(loaded, data=data, mailbox=self.mailbox)
+        except ValueError as exc:
+            self.show_error(f"Could not open {loaded.path.name}: {exc}")
+            return False
+        self.show_session(session)
+        self.runner.session.request_gradients()  # gradients for the probe inputs, without a training step
+        self.spec = None  # not a run that a spec rebuilds
+        self.setWindowTitle(f"visualizer: {loaded.path.name} ({loaded.kind})")
+        notes = " ".join(f"Not available: {n}." for n in loaded.unavailable)
+        self.statusBar().showMessage(f"Opened {loaded.path.name} ({loaded.kind}) on {session.trainer.dataset.name}. "
+                                     f"Inspecting: press play to fine-tune. {notes}", 15000)
+        if notes and self.error_dialogs:
+            QMessageBox.information(self, f"{loaded.path.name}: what can be shown", notes)
+        return True
+
+    def dragEnterEvent(self, event: Any) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: Any) -> None:
+        urls = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if urls:
+            event.acceptProposedAction()
+            self.opener.open_path(urls[0])
 
     def confirm_new_run(self, spec: dict[str, Any]) -> None:
         """Ask before throwing away a run that has trained; then start the new one."""
@@ -266,7 +308,7 @@ class MainWindow(QMainWindow):
     def change_setting(self, name: str, value: Any) -> None:
         """A live hyperparameter change, applied by the trainer before its next step."""
         self._session_call("submit", name, value)
-        if self.spec is not None and name != "dropout":
+        if self.spec is not None and name not in ("dropout", "frozen"):
             self.spec.setdefault("config", {})[name] = value
         self.statusBar().showMessage(f"{name} → {value} (applies at the next step)", 4000)
 

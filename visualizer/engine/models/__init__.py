@@ -42,6 +42,7 @@ __all__ = [
     "model_options",
     "parameter_summary",
     "set_dropout",
+    "set_frozen",
 ]
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -131,6 +132,19 @@ def set_dropout(model: nn.Module, p: float) -> int:
     if isinstance(spec, dict) and "dropout" in spec.get("options", {}):
         spec["options"]["dropout"] = p
     return changed
+
+
+def set_frozen(model: nn.Module, layers: Sequence[str]) -> int:
+    """Freeze the parameters of ``layers`` (and their submodules), unfreeze all others; returns
+    how many parameter tensors are frozen. ValueError naming any layer the model lacks."""
+    modules = dict(model.named_modules())
+    missing = [n for n in layers if n not in modules]
+    if missing:
+        raise ValueError(f"no such layer(s): {', '.join(missing)}")
+    frozen_params = {id(p) for n in layers for p in modules[n].parameters()}
+    for p in model.parameters():
+        p.requires_grad_(id(p) not in frozen_params)
+    return len(frozen_params)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ PANEL_MODULES = [
     ("attention", "AttentionPanel"),
     ("recurrent", "RecurrentPanel"),
     ("inspect_input", "InspectInputPanel"),
+    ("drawing", "DrawingPanel"),
+    ("finetune", "FineTunePanel"),
 ]
 
 

@@ -1,0 +1,68 @@
+"""Train the shipped example models from the built-in datasets and write them to resources/examples/.
+
+Run from the repository root:  python resources/make_examples.py  (or  python -m resources.make_examples).
+Deterministic (fixed seeds, one CPU thread); each file is a project checkpoint
+(``NAME.safetensors`` + ``NAME.json``) that File > Open Example and ``visualizer open`` read.
+Adding an example is one entry in ``EXAMPLES``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+# name -> (run spec as in the app's demos, training steps)
+EXAMPLES: dict[str, tuple[dict, int]] = {
+    "cnn-shapes": ({"model": "cnn", "data": "shapes", "model_options": {"channels": [8, 16, 32], "hidden": 64},
+                    "config": {"optimizer": "adam", "lr": 2e-3, "batch_size": 64}}, 600),
+    "cnn-digits": ({"model": "cnn", "data": "digits", "model_options": {"channels": [16, 32], "hidden": 64},
+                    "config": {"optimizer": "adam", "lr": 2e-3, "batch_size": 64}}, 800),
+}
+
+
+def make_example(name: str, out_dir: Path) -> dict:
+    """Train example ``name`` and save it; returns its metrics."""
+    import torch
+
+    from visualizer.engine.checkpoint import save_checkpoint
+    from visualizer.engine.run import RunSpec, build_trainer
+
+    spec_dict, steps = EXAMPLES[name]
+    spec = RunSpec.from_dict({**spec_dict, "device": "cpu"})
+    trainer = build_trainer(spec)
+    for _ in range(steps):
+        trainer.step()
+    val_loss, val_acc = trainer.evaluate()
+    metrics = {"step": trainer.step_count, "val_loss": round(float(val_loss), 4), "val_acc": round(float(val_acc), 4)}
+    save_checkpoint(out_dir / f"{name}.safetensors", trainer.model.cpu(), {
+        "model": trainer.model.spec, "data": trainer.dataset.describe(), "run": spec.to_dict(),
+        "metrics": metrics, "example": name,
+    })
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", choices=[*EXAMPLES, []], help="examples to make (default: all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "resources" / "examples")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in args.names or list(EXAMPLES):
+        started = time.perf_counter()
+        metrics = make_example(name, args.out)
+        size = (args.out / f"{name}.safetensors").stat().st_size
+        print(f"{name}: val_acc {metrics['val_acc']:.3f} after {metrics['step']} steps, "
+              f"{size / 1024:.0f} KiB, {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

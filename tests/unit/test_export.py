@@ -1,0 +1,175 @@
+"""``visualizer export`` and the Python API: arrays checked against the submodules run by hand,
+image and array inputs, what a format cannot give said on the terminal, bad input exit 2."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from visualizer.cli import main
+from visualizer.engine.checkpoint import save_checkpoint
+from visualizer.engine.data import make_dataset
+from visualizer.engine.models import build_model
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def digits_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    model = build_model("cnn", (1, 8, 8), 10, channels=[4, 8], hidden=16).eval()
+    ds = make_dataset("digits")
+    path = save_checkpoint(tmp_path_factory.mktemp("ck") / "digits.safetensors", model,
+                           {"model": model.spec, "data": ds.describe()})
+    return path, model, ds
+
+
+def test_export_writes_outputs_activations_and_attributions(tmp_path, digits_checkpoint, capsys):
+    path, model, ds = digits_checkpoint
+    out = tmp_path / "internals.npz"
+    code = main(["export", str(path), "--data", "digits", "--samples", "6", "--attribution", "integrated_gradients",
+                 "--attribution", "saliency", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    arrays = np.load(out)
+    x = ds.x_val[:6]
+    with torch.no_grad():  # the submodules by hand, in the order CNN.forward runs them
+        conv1 = model.block1.conv(x)
+        relu1 = model.block1.relu(conv1)
+        pool1 = model.block1.pool(relu1)
+        conv2 = model.block2.conv(pool1)
+        logits = model(x)
+    np.testing.assert_allclose(arrays["activations/block1.conv"], conv1.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(arrays["activations/block1.pool"], pool1.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(arrays["activations/block2.conv"], conv2.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(arrays["output"], logits.numpy(), rtol=1e-5, atol=1e-6)
+    assert arrays["attribution/integrated_gradients"].shape == (6, 1, 8, 8)
+    assert arrays["attribution_delta/integrated_gradients"].shape == (6,)
+    # integrated gradients' completeness: the attributions add up to f(x) - f(0) for the predicted class
+    with torch.no_grad():
+        base = model(torch.zeros_like(x))
+    pred = logits.argmax(1)
+    gap = (logits - base).gather(1, pred[:, None]).squeeze(1).numpy()
+    total = arrays["attribution/integrated_gradients"].reshape(6, -1).sum(1)
+    np.testing.assert_allclose(total, gap, atol=0.05 * np.abs(gap).max() + 1e-3)
+    assert "attribution_delta/saliency" not in arrays
+
+
+def test_export_of_an_image_file_resizes_it_to_the_model_input(tmp_path, digits_checkpoint):
+    from PIL import Image
+
+    path, model, _ = digits_checkpoint
+    pixels = np.zeros((32, 32), np.uint8)
+    pixels[:, 12:20] = 255  # a vertical bar, 8 of 32 columns
+    Image.fromarray(pixels).save(tmp_path / "bar.png")
+    out = tmp_path / "bar.npz"
+    assert main(["export", str(path), "--input", str(tmp_path / "bar.png"), "--out", str(out)]) == 0
+    expected = torch.from_numpy(np.asarray(Image.fromarray(pixels).resize((8, 8), Image.Resampling.BILINEAR),
+                                           np.float32) / 255.0)[None, None]
+    with torch.no_grad():
+        np.testing.assert_allclose(np.load(out)["output"], model(expected).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_export_says_what_a_torchscript_file_cannot_give(tmp_path, digits_checkpoint, capsys):
+    path, model, ds = digits_checkpoint
+    scripted = tmp_path / "digits.ts"
+    torch.jit.save(torch.jit.trace(model, ds.x_val[:2]), str(scripted))  # traced: a TorchScript file too
+    np.save(tmp_path / "x.npy", ds.x_val[:3].numpy())
+    out = tmp_path / "ts.npz"
+    assert main(["export", str(scripted), "--input", str(tmp_path / "x.npy"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "not exported: per-layer activations" in printed
+    arrays = np.load(out)
+    assert list(arrays) == ["output"]
+    with torch.no_grad():
+        np.testing.assert_allclose(arrays["output"], model(ds.x_val[:3]).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "visualizer", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+
+
+def test_bad_export_input_is_one_line_and_exit_2(tmp_path, digits_checkpoint):
+    path, _, _ = digits_checkpoint
+    (tmp_path / "junk.pt").write_bytes(os.urandom(200))
+    np.save(tmp_path / "wrong.npy", np.zeros((2, 3, 8, 8), np.float32))
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(50))
+    cases = [
+        (["export", str(tmp_path / "junk.pt"), "--data", "digits", "--out", str(tmp_path / "a.npz")], "junk.pt"),
+        (["export", str(path), "--input", str(tmp_path / "wrong.npy"), "--out", str(tmp_path / "b.npz")], "(N, 1, 8, 8)"),
+        (["export", str(path), "--input", str(tmp_path / "broken.png"), "--out", str(tmp_path / "c.npz")], "not a readable"),
+        (["export", str(path), "--data", "digits", "--out", str(tmp_path / "no" / "d.npz")], "does not exist"),
+        (["export", str(path), "--data", "spiral", "--out", str(tmp_path / "e.npz")], "do not fit"),
+    ]
+    for args, words in cases:
+        result = main(args)
+        assert result == 2, args
+    out = _run(*cases[1][0])
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and cases[1][1] in lines[0] and "Traceback" not in out.stderr
+    assert not list(tmp_path.glob("*.npz")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_python_api_is_lazy_and_captures_a_live_module():
+    code = ("import sys, visualizer; assert 'torch' not in sys.modules and 'PySide6' not in sys.modules; "
+            "import torch; from torch import nn; torch.manual_seed(0); "
+            "m = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 3)); x = torch.randn(5, 2); "
+            "a = visualizer.internals(m, x); import visualizer.capture.session; assert callable(visualizer.internals); "
+            "assert set(a) == {'output', 'activations/0', 'activations/1', 'activations/2'}, set(a); "
+            "import numpy as np; np.testing.assert_allclose(a['activations/1'], torch.tanh(m[0](x)).detach().numpy(), rtol=1e-6); "
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
+def test_shipped_examples_open_and_match_their_recorded_accuracy():
+    from visualizer.examples import example_models
+
+    examples = example_models()
+    assert {"cnn-shapes", "cnn-digits"} <= set(examples)
+    from visualizer.engine.loading import load_model
+
+    loaded = load_model(examples["cnn-digits"])
+    ds = make_dataset(loaded.data_name, **loaded.description["data"]["params"])
+    with torch.no_grad():
+        acc = (loaded.module(ds.x_val).argmax(1) == ds.y_val).float().mean().item()
+    assert acc == pytest.approx(loaded.description["metrics"]["val_acc"], abs=1e-3)
+    assert all(p.stat().st_size < 2_000_000 for p in examples.values())
+
+
+def test_image_and_array_inputs_refuse_damaged_files_in_one_line(tmp_path):
+    from PIL import Image
+
+    from visualizer.engine.inputs import InputError, read_image, read_input_file
+
+    Image.fromarray(np.full((20, 20, 3), 90, np.uint8)).save(tmp_path / "ok.png")
+    Image.fromarray(np.full((20, 20, 3), 90, np.uint8)).save(tmp_path / "ok.jpg")
+    np.save(tmp_path / "ok.npy", np.zeros((2, 1, 8, 8), np.float32))
+    assert read_image(tmp_path / "ok.jpg", (3, 8, 8)).shape == (1, 3, 8, 8)
+    rng = np.random.default_rng(0)
+    for name in ("ok.png", "ok.jpg", "ok.npy"):
+        data = (tmp_path / name).read_bytes()
+        for how, bad in {"truncated": data[: len(data) // 2], "random": rng.bytes(len(data)), "empty": b""}.items():
+            target = tmp_path / f"{how}-{name}"
+            target.write_bytes(bad)
+            with pytest.raises(InputError) as err:
+                read_input_file(target, (1, 8, 8))
+            assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match="cannot be fed"):
+        read_image(tmp_path / "ok.png", (2,))
+
+
+def test_export_of_a_state_dict_with_its_architecture_on_the_command_line(tmp_path, digits_checkpoint):
+    _, model, ds = digits_checkpoint
+    torch.save(model.state_dict(), tmp_path / "weights.pt")
+    out = tmp_path / "sd.npz"
+    assert main(["export", str(tmp_path / "weights.pt"), "--arch", "cnn", "--input-shape", "1,8,8", "-M", "channels=[4,8]",
+                 "-M", "hidden=16", "--data", "digits", "--samples", "5", "--out", str(out)]) == 0
+    with torch.no_grad():
+        np.testing.assert_allclose(np.load(out)["output"], model(ds.x_val[:5]).numpy(), rtol=1e-5, atol=1e-6)
+    assert main(["export", str(tmp_path / "weights.pt"), "--data", "digits", "--out", str(out)]) == 2
