@@ -20,9 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from visualizer.capture.alarms import AlarmTracker
+from visualizer.capture.divergence import Divergence, locate_nonfinite
 from visualizer.capture.layers import LayerInfo, discover_layers, parametrised
 from visualizer.capture.probes import ActivationProbe, GradientProbe, PlaneProbe, filter_images, preserved_state
 from visualizer.capture.transfer import to_host
+from visualizer.engine.snapshots import SnapshotKeeper
 from visualizer.engine.trainer import Trainer
 from visualizer.stream.frames import Frame, LayerActivation, LayerGradient, ProbeOutputs, RunInfo, ScalarChunk
 from visualizer.stream.mailbox import Mailbox
@@ -42,6 +45,7 @@ class CaptureSettings:
     map_size: int = 16
     max_units: int = 256
     threads: int | None = None  # CPU threads for torch in the loop's thread; None: all but one core
+    snapshot_every: int = 200  # steps between snapshots a diverged run is rolled back to
 
 
 def default_threads() -> int:
@@ -140,6 +144,11 @@ class TrainingSession:
         self._val_cost = 0.0
         self._diverged = False
         self._analysis_runners: dict[str, Any] = {}
+        self.snapshots = SnapshotKeeper(s.snapshot_every)
+        self.snapshots.take(trainer)
+        self.divergence: Divergence | None = None  # the last one, until training gets past it or resets
+        self.divergences = 0
+        self.alarms = AlarmTracker(self.layers)
 
     def run_info(self, spec: dict[str, Any] | None = None) -> RunInfo:
         """The run's static description for the views."""
@@ -248,6 +257,10 @@ class TrainingSession:
                 if value[0] == "reset":
                     self.trainer.apply_commands()
                     self._diverged = False
+                    self.divergence = None
+                    self.alarms.clear()
+                    self.snapshots.clear()
+                    self.snapshots.take(self.trainer)
                     self.gradient_probe = GradientProbe(self.param_layers)
                     self.capture_now()
             elif name == "capture":
@@ -342,7 +355,14 @@ class TrainingSession:
         self.close()
 
     def step(self) -> Frame | None:
-        """One training step; captured (and returned) if armed and the cadence allows."""
+        """One training step; captured (and returned) if armed and the cadence allows.
+
+        Settings changes are applied first; a snapshot is taken after one, and every
+        ``snapshot_every`` steps, so a divergence can be rolled back and replayed exactly.
+        """
+        t = self.trainer
+        if t.apply_commands() or self.snapshots.due(t.step_count):
+            self.snapshots.take(t)
         if not self._due():
             self.trainer.step()
             return None
@@ -352,8 +372,8 @@ class TrainingSession:
 
     def run(self, steps: int, stop: threading.Event | None = None) -> int:
         """Headless: run ``steps`` steps (capturing when armed); returns steps run."""
-        done = 0
-        while done < steps and not (stop is not None and stop.is_set()):
+        done, divergences = 0, self.divergences
+        while done < steps and not (stop is not None and stop.is_set()) and self.divergences == divergences:
             self._apply_controls()
             self.step()
             done += 1
@@ -415,14 +435,35 @@ class TrainingSession:
         self._capture_cost = cost if self.captures == 0 else 0.8 * self._capture_cost + 0.2 * cost
         self.captures += 1
         self._last_capture_end = time.monotonic()
+        losses = frame.scalars.values["train_loss"]
+        if frame.info["nonfinite"]:
+            return self._diverge(int(frame.scalars.steps[~np.isfinite(losses)][0]), frame)
+        if len(losses):
+            self.snapshots.verify(int(frame.scalars.steps[-1]))
         self.mailbox.put("train", frame)
-        if frame.info["nonfinite"] and not self._diverged:
-            self._diverged = True
-            self.playing, self.pending_steps = False, 0
-            self.mailbox.put("error", {"step": trainer.step_count, "detail": "", "message": (
-                f"Training diverged: the loss became NaN or infinite at or before step {trainer.step_count}. "
-                "Training is paused: lower the learning rate and reset the weights, or start a new run.")})
         return frame
+
+    def _diverge(self, first_bad: int, frame: Frame) -> Frame:
+        """A captured loss was not finite: pause, roll back to the last good snapshot, replay to
+        find the first non-finite layer and step, and post it on "error" (with "nonfinite")."""
+        self.playing, self.pending_steps = False, 0
+        snap = self.snapshots.before(first_bad)
+        if snap is None:  # nothing good to go back to (e.g. weights that were never finite)
+            self.mailbox.put("train", frame)
+            if not self._diverged:
+                self._diverged = True
+                d = Divergence(first_bad, None, "loss", "NaN", None, reproduced=False)
+                self.mailbox.put("error", {"step": first_bad, "detail": "", "message": d.message(), "nonfinite": d.to_dict()})
+            return frame
+        d = locate_nonfinite(self.trainer, snap, first_bad, self.layer_order, self.param_layers)
+        self.snapshots.drop_after(snap.step)
+        self.divergence, self._diverged = d, False
+        self.divergences += 1
+        self.alarms.clear()
+        self.mailbox.put("error", {"step": d.step, "detail": "", "message": d.message(), "nonfinite": d.to_dict()})
+        self._force = True
+        rolled = self.capture_now()
+        return rolled
 
     def _frame(self, host: dict[str, Any], steps: np.ndarray, lrs: np.ndarray, now: float) -> Frame:
         rows = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in host["scalars"]] or [np.zeros((0, 2))])
@@ -471,5 +512,19 @@ class TrainingSession:
             filters=host["filters"],
             probe=ProbeOutputs(idx, labels, host["acts"]["probs"], inputs),
             plane=None if "plane" not in host else {**host["plane"], "extent": self.plane_probe.extent},
-            info={"nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": self.trainer.config.lr},
+            info=self._info(rows, activations=acts, gradients=grads),
         )
+
+    def _info(self, rows: np.ndarray, **frame_data: Any) -> dict[str, Any]:
+        """Frame info: non-finite flag, learning rate, layer alarms, the divergence being shown."""
+        t = self.trainer
+        info: dict[str, Any] = {"nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": t.config.lr}
+        if self.divergence is not None and t.step_count > self.divergence.step:
+            self.divergence = None  # training got past it
+        if self.divergence is not None:
+            info["divergence"] = self.divergence.to_dict()
+            if t.step_count == self.divergence.rolled_back_to and not len(rows):
+                info["rolled_back"] = self.divergence.rolled_back_to
+        if not info["nonfinite"] and frame_data["activations"]:
+            info["alarms"] = self.alarms.update(t.step_count, frame_data["activations"], frame_data["gradients"])
+        return info
