@@ -52,7 +52,7 @@ class Divergence:
             return (f"Training diverged: the loss became NaN or infinite at step {self.step} and there is no "
                     "good snapshot to roll back to. Paused: reset the weights or start a new run with other settings.")
         if self.layer is None and self.where != "loss":
-            first = (f"the loss became NaN or infinite at step {self.step} (the replay from step "
+            first = (f"a value became NaN or infinite at or before step {self.step} (the replay from step "
                      f"{self.rolled_back_to} did not reproduce it, so the layer is unknown)")
         elif self.layer is None:
             first = f"at step {self.step} the loss became {self.value} while every layer's output was finite"

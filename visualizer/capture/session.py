@@ -46,6 +46,7 @@ class CaptureSettings:
     max_units: int = 256
     threads: int | None = None  # CPU threads for torch in the loop's thread; None: all but one core
     snapshot_every: int = 200  # steps between snapshots a diverged run is rolled back to
+    rollback_margin: int = 50  # roll back at least this many steps before a divergence when a snapshot allows
 
 
 def default_threads() -> int:
@@ -347,8 +348,10 @@ class TrainingSession:
                     next_slot = max(next_slot + 1.0 / self.speed_limit, time.monotonic() - 1.0)
                     stop.wait(max(0.0, next_slot - time.monotonic()))
             except Exception as exc:  # a person's model or settings broke the step
+                from visualizer.capture.errors import explain
+
                 self.playing, self.pending_steps = False, 0
-                message = f"{type(exc).__name__}: {exc}"
+                message = explain(exc, f"Training step {self.trainer.step_count + 1}")
                 self.mailbox.put("error", {"step": self.trainer.step_count, "message": message, "detail": traceback.format_exc()})
                 if on_error is not None:
                     on_error(exc)
@@ -447,7 +450,7 @@ class TrainingSession:
         """A captured loss was not finite: pause, roll back to the last good snapshot, replay to
         find the first non-finite layer and step, and post it on "error" (with "nonfinite")."""
         self.playing, self.pending_steps = False, 0
-        snap = self.snapshots.before(first_bad)
+        snap = self.snapshots.before(first_bad, self.settings.rollback_margin)
         if snap is None:  # nothing good to go back to (e.g. weights that were never finite)
             self.mailbox.put("train", frame)
             if not self._diverged:

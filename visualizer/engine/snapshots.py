@@ -119,8 +119,9 @@ def restore_snapshot(trainer: Trainer, snap: TrainerSnapshot) -> None:
 class SnapshotKeeper:
     """Takes a snapshot every ``every`` steps (and when asked) and keeps the few that matter.
 
-    Snapshots newer than the newest *verified* one (one whose following steps are known
-    to have finite losses) are all kept, up to ``max_unverified``; older ones are dropped.
+    A snapshot is *verified* once the losses of the steps after it are known to be finite.
+    The two newest verified snapshots are kept (so one at least ``every`` steps before a
+    divergence is at hand) and every newer one, up to ``max_unverified``; older ones go.
     """
 
     def __init__(self, every: int = 200, max_unverified: int = 8) -> None:
@@ -152,12 +153,16 @@ class SnapshotKeeper:
         good = [s for s in self.snapshots if s.step < finite_through]
         if good:
             self.verified_step = max(self.verified_step, good[-1].step)
-            self.snapshots = [s for s in self.snapshots if s.step >= good[-1].step]
+            oldest_kept = good[-2].step if len(good) > 1 else good[-1].step
+            self.snapshots = [s for s in self.snapshots if s.step >= oldest_kept]
 
-    def before(self, step: int) -> TrainerSnapshot | None:
-        """The newest snapshot taken before step ``step`` ran whose values are all finite."""
-        for snap in reversed(self.snapshots):
-            if snap.step < step and snap.is_finite():
+    def before(self, step: int, margin: int = 0) -> TrainerSnapshot | None:
+        """The newest all-finite snapshot taken at least ``margin`` steps before step ``step``
+        ran (a run on the brink a few steps before it would diverge again), else the newest
+        all-finite one taken before it, else None."""
+        earlier = [s for s in self.snapshots if s.step < step]
+        for snap in sorted(earlier, key=lambda s: (s.step <= step - margin, s.step), reverse=True):
+            if snap.is_finite():
                 return snap
         return None
 

@@ -273,6 +273,9 @@ class MainWindow(QMainWindow):
         error = self.mailbox.take("error")
         if error is not None:
             self.runner.discard_failed()
+            culprit = (error.get("nonfinite") or {}).get("layer")
+            if self.run is not None and culprit in self.run.layer_names:
+                self.selection.set(layer=culprit)  # every panel shows where the NaN began
             self.show_error(error["message"])
         status = self.mailbox.take("status")
         session = self.runner.session
