@@ -49,10 +49,8 @@ class RunHistory:
                     ring.extend(rows)
 
     def ingest(self, frame: Frame) -> None:
-        """Fold in a frame; one marked ``info["rolled_back"] = S`` first drops what came after step S."""
-        rolled_back = frame.info.get("rolled_back")
-        if rolled_back is not None:
-            self.truncate(int(rolled_back))
+        """Fold in a frame; one marked ``info["rolled_back"] = S`` then drops what came after step S
+        (including rows it carries from unread older frames)."""
         self.frames += 1
         self.latest = frame
         if len(frame.scalars):
@@ -75,3 +73,6 @@ class RunHistory:
             self.gradients = dict(frame.gradients)
         for name, values in stats.items():
             self._layer(name).append(frame.step, **values)
+        rolled_back = frame.info.get("rolled_back")
+        if rolled_back is not None:
+            self.truncate(int(rolled_back))
