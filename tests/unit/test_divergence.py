@@ -194,3 +194,38 @@ def test_snapshots_do_not_change_training(every):
     plain = Trainer(plain_model, plane_dataset(), TrainConfig(optimizer="adam", lr=1e-2, batch_size=32, seed=3), device="cpu")
     plain.run(20)
     assert len(s.snapshots.snapshots) >= 2 and np.array_equal(watched, plain.drain_scalars()[1]["train_loss"])
+
+
+def test_snapshot_steps_do_not_synchronise_with_the_host():
+    from visualizer.capture.syncs import SyncCounter
+
+    torch.set_num_threads(1)
+    for optimizer in ("sgd", "adam"):
+        t, s = session_for(TinyMLP(), lr=1e-2, optimizer=optimizer, every=2)
+        s.run(2)
+        with SyncCounter() as counter:
+            s.run(6)  # three of them take a snapshot
+        assert counter.calls == [], f"{optimizer}: {counter.calls}"
+        assert [x.step for x in s.snapshots.snapshots] == [0, 2, 4, 6]
+
+
+def test_a_long_run_keeps_memory_bounded_and_leaves_no_hook_or_thread():
+    import threading
+
+    torch.set_num_threads(1)
+    threads = set(threading.enumerate())
+    t, s = session_for(TinyMLP(), lr=1e-2, optimizer="adam", every=50)
+    s.settings.max_rate_hz = 1e9
+    for i in range(60):  # 1,500 steps, captured every 25
+        s.run(24)
+        s.arm()
+        s.step()
+        s.mailbox.take("train")
+        if i % 30 == 0:
+            s.request_analysis("probe", "layer_probes")
+            s._apply_controls()
+    s.close()
+    assert t.step_count == 1500 and hook_count(t.model) == 0
+    assert not {x for x in set(threading.enumerate()) - threads if x.is_alive()}
+    assert len(s.snapshots.snapshots) <= 3  # two verified ones and the newest
+    assert t._buffered == 0 and not t._host_chunks and not t._lrs  # every scalar was handed on

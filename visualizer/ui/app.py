@@ -48,8 +48,9 @@ def launch(demo: str | None = None, run_steps: int | None = None, screenshot: st
         scratch = tempfile.TemporaryDirectory(prefix="visualizer-")
         settings = QSettings(os.path.join(scratch.name, "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings)
-    if demo is None and run_steps is None:
-        spec = window.last_spec() or spec
+    fallback = None
+    if demo is None and run_steps is None and window.last_spec():
+        spec, fallback = window.last_spec(), spec  # the demo if the saved run cannot be rebuilt
     window.show()
     if os.environ.get("VISUALIZER_REPORT_STARTUP"):  # for the start-up benchmark
         app.processEvents()
@@ -61,5 +62,5 @@ def launch(demo: str | None = None, run_steps: int | None = None, screenshot: st
         window.start_run(spec)
         app.exec()
         return script.exit_code
-    window.start_run(spec)
+    window.start_run(spec, fallback)
     return app.exec()
