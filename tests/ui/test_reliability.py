@@ -113,3 +113,35 @@ def test_closing_during_training_and_an_analysis_joins_every_worker(qtbot, tmp_p
     assert not served.alive  # the serve thread was joined
     assert not runner._thread.is_alive()
     assert not [t for t in set(threading.enumerate()) - before if t.name in ("visualizer-train", "analysis-worker")]
+
+
+def test_damaged_settings_are_ignored_and_a_bad_saved_run_falls_back_to_the_demo(qtbot, tmp_path):
+    from PySide6.QtCore import QByteArray
+
+    from tests.fuzz import file_corruptions, json_corruptions
+    from visualizer.ui.main_window import LAYOUT_VERSION, MainWindow
+
+    ini = tmp_path / "settings.ini"
+    ini.write_bytes(bytes(range(256)) * 4)  # the settings file itself is garbage
+    w = make_window(qtbot, tmp_path)
+    assert w.last_spec() is None
+    good_state, good_geometry = bytes(w.saveState(LAYOUT_VERSION)), bytes(w.saveGeometry())
+    for (label, state), (_, geometry) in zip(file_corruptions(good_state), file_corruptions(good_geometry)):
+        w.settings.setValue("window/state", QByteArray(state))
+        w.settings.setValue("window/geometry", QByteArray(geometry))
+        w._restore_settings()  # Qt refuses what it cannot read; the window stays as it was
+        assert all(d.widget() is p for d, p in zip(w.docks.values(), w.panels.values())), label
+    for label, text in json_corruptions({"model": "mlp", "data": "spiral", "config": {"lr": 0.01}}):
+        w.settings.setValue("run/spec", text)
+        spec = w.last_spec()
+        assert spec is None or isinstance(spec, dict), label
+    # a saved run that cannot be rebuilt: the person is told, and the demo opens instead
+    bad = {"model": "mlp", "data": "spiral", "config": {"lr": "fast"}}
+    small = {"model": "mlp", "data": "xor", "model_options": {"depth": 1, "width": 8}, "device": "cpu"}
+    with qtbot.waitSignal(w.error_shown, timeout=120_000) as shown:
+        w.start_run(bad, fallback=small)
+    assert "Could not start the run" in shown.args[0] and "lr" in shown.args[0]
+    with qtbot.waitSignal(w.run_started, timeout=120_000):
+        pass
+    assert w.run.data_name == "xor"
+    w.close()

@@ -77,10 +77,12 @@ def test_history_forgets_what_came_after_a_rollback():
     h = RunHistory(capacity=8)
     for step in range(2, 41, 2):  # steps 1..40, the fine tier overflows into the coarse one
         h.ingest(frame_at(step, float(step)))
-    rolled = Frame(step=25, time=0.0, info={"rolled_back": 25})
+    h.ingest(Frame(step=40, time=0.0, activations={"relu": act("relu", np.ones((2, 4)))}))
+    rolled = Frame(step=25, time=0.0, info={"rolled_back": 25}, activations={"relu": act("relu", np.ones((2, 4)))})
     h.ingest(rolled)
     steps, cols = h.metrics.data()
     assert steps.max() <= 25 and len(steps) > 0 and np.all(np.diff(steps) > 0)
+    assert h.layers["relu"].data()[0].tolist() == [25]  # the per-layer series too
     h.ingest(frame_at(28, 1.0))  # training goes on from the rollback
     steps, cols = h.metrics.data()
     assert steps[-2:].tolist() == [27, 28] and np.all(np.diff(steps) > 0)

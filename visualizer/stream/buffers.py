@@ -111,8 +111,8 @@ class SeriesBuffer:
     def keep_until(self, step: float) -> None:
         """Drop the points after ``step`` (coarse groups that straddle it are dropped whole)."""
         fine, coarse = self._fine.view(), self._coarse.view()
-        if (fine.shape[0] == 0 or fine[-1, 0] <= step) and self._pending.shape[0] == 0:
-            return
+        if (fine.shape[0] == 0 or fine[:, 0].max() <= step) and self._pending.shape[0] == 0:
+            return  # nothing after it (rows may be out of order just after a rollback)
         kept_fine, kept_coarse = fine[fine[:, 0] <= step].copy(), coarse[coarse[:, 0] <= step].copy()
         self._pending = self._pending[self._pending[:, 0] <= step]
         self._fine.clear()

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QIcon, QPalette
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QStyle, QTableView, QVBoxLayout
 
 from visualizer.stream.frames import Frame, LayerInfo, RunInfo
@@ -47,6 +47,7 @@ DEAD_TINT = QColor(255, 196, 170)
 SELECTED = QColor(255, 221, 120)  # a pale version of the shared highlight colour
 ALARM_TINT = QColor(255, 236, 190)
 NONFINITE_TINT = QColor(240, 120, 120)
+NONFINITE_TEXT = QColor(170, 0, 0)
 ALARM_TITLES = {"vanishing": "vanishing gradient", "exploding": "exploding gradient", "dead": "dead ReLUs",
                 "saturated": "saturated units"}
 WHERE = {"output": "output", "gradient": "output gradient", "weight gradient": "weight gradient",
@@ -137,13 +138,22 @@ class LayerTableModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.BackgroundRole and col == DEAD and self.dead[row] > DEAD_WARNING:
             return QBrush(DEAD_TINT)
-        if col == NAME and role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.DecorationRole):
+        if col == NAME and role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.DecorationRole,
+                                    Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole):
             state = self.alarm_state(layer.name)
             if state is None:
                 return None
             if role == Qt.ItemDataRole.DecorationRole:
                 return self.icons.get(state)
-            return QBrush(NONFINITE_TINT if state == "nonfinite" else ALARM_TINT)
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return QBrush(NONFINITE_TINT if state == "nonfinite" else ALARM_TINT)
+            if state == "nonfinite":  # stays visible when the row is also the selected one
+                if role == Qt.ItemDataRole.ForegroundRole:
+                    return QBrush(NONFINITE_TEXT)
+                font = QFont()
+                font.setBold(True)
+                return font
+            return None
         if role == Qt.ItemDataRole.ForegroundRole and col == PARAMS and layer.num_params == 0:
             return QBrush(QColor(140, 140, 140))
         return None
@@ -196,7 +206,7 @@ class LayerTableModel(QAbstractTableModel):
         if col == DEAD and math.isfinite(self.dead[row]):
             return f"{layer.name}: {100 * self.dead[row]:.1f} % dead\n\n{tip}"
         if col == NAME and self.alarm_lines(layer.name):
-            return f"{layer.name}:\n" + "\n".join(f"⚠ {line}" for line in self.alarm_lines(layer.name)) + f"\n\n{tip}"
+            return f"{layer.name}:\n" + "\n".join(f"• {line}" for line in self.alarm_lines(layer.name)) + f"\n\n{tip}"
         summary = (f"{layer.name} ({layer.kind}): output {format_shape(layer.output_shape)}, "
                    f"{layer.num_params:,} parameters")
         return f"{summary}\n\n{tip}"
@@ -257,6 +267,7 @@ class LayersPanel(Panel):
         layout.addWidget(self.alarm_list)
         layout.addWidget(self.footer)
         self._syncing = False
+        self._alarm_width = False
         self._next_spark = 0.0
         self._spark_timer = QTimer(self)
         self._spark_timer.setSingleShot(True)
@@ -269,6 +280,7 @@ class LayersPanel(Panel):
         self._next_spark = 0.0
         self.model.set_layers(run.layers, set(run.param_layers))
         self._size_columns()
+        self._alarm_width = False
         listed = sum(l.num_params for l in run.layers)
         extra = f" ({listed:,} in the layers listed)" if listed != run.num_params else ""
         self.footer.setText(f"{len(run.layers)} layers · {run.num_params:,} parameters in total{extra}")
@@ -311,6 +323,10 @@ class LayersPanel(Panel):
         if frame is not None:
             self.model.set_alarms(frame.info.get("alarms", self.model.alarms), frame.info.get("divergence"))
         self._show_alarm_list()
+        if (self.model.alarms or self.model.divergence) and not self._alarm_width:
+            self._alarm_width = True  # room for the warning sign beside the name
+            header = self.table.horizontalHeader()
+            header.resizeSection(NAME, header.sectionSize(NAME) + 20)
         self.shown = {"layers": np.array(names), "act_norm": act, "grad": grad, "dead": dead,
                       "alarms": {n: [a["kind"] for a in v] for n, v in self.model.alarms.items()},
                       "nonfinite_layer": (self.model.divergence or {}).get("layer")}
@@ -325,14 +341,15 @@ class LayersPanel(Panel):
         if d is not None:
             where = f"in <b>{escape(d['layer'])}</b> ({WHERE.get(d['where'], d['where'])})" if d.get("layer") else "(layer unknown)"
             back = f"; rolled back to step {d['rolled_back_to']:,}" if d.get("rolled_back_to") is not None else ""
-            parts.append(f"<span style='color:#b00000'>⛔ {d['value']} first at step {d['step']:,} {where}{back}</span>")
+            parts.append(f"<span style='color:#b00000'><b>Diverged:</b> {d['value']} first at step {d['step']:,} "
+                         f"{where}{back}</span>")
         by_kind: dict[str, list[str]] = {}
         for name, alarms in self.model.alarms.items():
             for a in alarms:
                 by_kind.setdefault(a["kind"], []).append(f"{escape(name)} (since {a['since']:,})")
         for kind, items in by_kind.items():
             shown = ", ".join(items[:4]) + (f" and {len(items) - 4} more" if len(items) > 4 else "")
-            parts.append(f"⚠ <b>{ALARM_TITLES.get(kind, kind)}</b>: {shown}")
+            parts.append(f"<b>{ALARM_TITLES.get(kind, kind).capitalize()}</b>: {shown}")
         self.alarm_list.setText("<br>".join(parts))
         self.alarm_list.setVisible(bool(parts))
 
