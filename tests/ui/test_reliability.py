@@ -145,3 +145,29 @@ def test_damaged_settings_are_ignored_and_a_bad_saved_run_falls_back_to_the_demo
         pass
     assert w.run.data_name == "xor"
     w.close()
+
+
+def test_layers_panel_marks_each_alarm_with_the_step_it_began(qtbot, panel_context, mlp_run):
+    import dataclasses
+
+    from PySide6.QtCore import Qt
+
+    from tests.ui.conftest import show_panel
+    from visualizer.ui.panels.layers import NAME, LayersPanel
+
+    panel = show_panel(qtbot, LayersPanel, panel_context, mlp_run)
+    names = mlp_run.info.layer_names
+    relu = next(l.name for l in mlp_run.info.layers if l.kind == "ReLU")
+    alarm = {"kind": "dead", "since": 3, "value": 0.9, "text": "90 % of units never active on the probe batch"}
+    frame = dataclasses.replace(mlp_run.frame, info={**mlp_run.frame.info, "alarms": {relu: [alarm]}})
+    panel.render(frame)
+    row = names.index(relu)
+    index = panel.model.index(row, NAME)
+    assert "dead ReLUs since step 3" in panel.model.data(index, Qt.ItemDataRole.ToolTipRole)
+    assert panel.model.data(index, Qt.ItemDataRole.DecorationRole) is not None
+    assert panel.model.data(panel.model.index(0 if row else 1, NAME), Qt.ItemDataRole.DecorationRole) is None
+    assert "Dead ReLUs" in panel.alarm_list.text() and f"{relu} (since 3)" in panel.alarm_list.text()
+    assert panel.shown["alarms"] == {relu: ["dead"]}
+    calm = dataclasses.replace(mlp_run.frame, info={**mlp_run.frame.info, "alarms": {}})
+    panel.render(calm)  # the alarm cleared: nothing marked, nothing listed
+    assert panel.model.data(index, Qt.ItemDataRole.DecorationRole) is None and not panel.alarm_list.isVisibleTo(panel)

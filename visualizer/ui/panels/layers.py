@@ -349,7 +349,8 @@ class LayersPanel(Panel):
                 by_kind.setdefault(a["kind"], []).append(f"{escape(name)} (since {a['since']:,})")
         for kind, items in by_kind.items():
             shown = ", ".join(items[:4]) + (f" and {len(items) - 4} more" if len(items) > 4 else "")
-            parts.append(f"<b>{ALARM_TITLES.get(kind, kind).capitalize()}</b>: {shown}")
+            title = ALARM_TITLES.get(kind, kind)
+            parts.append(f"<b>{title[:1].upper()}{title[1:]}</b>: {shown}")
         self.alarm_list.setText("<br>".join(parts))
         self.alarm_list.setVisible(bool(parts))
 
