@@ -364,7 +364,10 @@ class TrainingSession:
         ``snapshot_every`` steps, so a divergence can be rolled back and replayed exactly.
         """
         t = self.trainer
-        if t.apply_commands() or self.snapshots.due(t.step_count):
+        applied = t.apply_commands()
+        if any(c.name == "reset" for c in applied):
+            self.snapshots.clear()  # the old run's snapshots mean nothing now
+        if applied or self.snapshots.due(t.step_count):
             self.snapshots.take(t)
         if not self._due():
             self.trainer.step()

@@ -16,6 +16,7 @@ from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QStyle, QTableView, QVBoxLayout
 
+from visualizer.capture.alarms import TITLES as ALARM_TITLES  # numpy only: no torch in the UI process
 from visualizer.stream.frames import Frame, LayerInfo, RunInfo
 from visualizer.ui.panels.base import Panel, PanelContext
 from visualizer.ui.widgets.sparkline import SPARKLINE_HEIGHT, SPARKLINE_ROLE, Sparkline, SparklineDelegate, format_value
@@ -48,8 +49,6 @@ SELECTED = QColor(255, 221, 120)  # a pale version of the shared highlight colou
 ALARM_TINT = QColor(255, 236, 190)
 NONFINITE_TINT = QColor(240, 120, 120)
 NONFINITE_TEXT = QColor(170, 0, 0)
-ALARM_TITLES = {"vanishing": "vanishing gradient", "exploding": "exploding gradient", "dead": "dead ReLUs",
-                "saturated": "saturated units"}
 WHERE = {"output": "output", "gradient": "output gradient", "weight gradient": "weight gradient",
          "weights": "weights after the update", "loss": "loss"}
 SPARK_WIDTH = 80  # pixels per sparkline column
