@@ -377,7 +377,8 @@ class TrainingSession:
         return self._publish(self.gradient_probe.take(), t0)
 
     def run(self, steps: int, stop: threading.Event | None = None) -> int:
-        """Headless: run ``steps`` steps (capturing when armed); returns steps run."""
+        """Headless: run ``steps`` steps (capturing when armed); returns steps run. Stops early when
+        a capture finds the run diverged (it is then rolled back; see ``divergence``)."""
         done, divergences = 0, self.divergences
         while done < steps and not (stop is not None and stop.is_set()) and self.divergences == divergences:
             self._apply_controls()
