@@ -207,8 +207,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not nonfinite:
         session.capture_now()  # final validation and the last scalars
         collect()
-    error = session.mailbox.take("error")
-    divergence = error.get("nonfinite") if error is not None else None
+    error = session.mailbox.take("error") or {}
+    divergence = error.get("nonfinite")
+    if nonfinite and divergence is None:  # reported earlier in the run: still a non-finite stop
+        divergence = {"step": trainer.step_count, "layer": None, "where": "loss", "rolled_back_to": None}
     all_losses = np.concatenate(losses) if losses else np.zeros(0)
     val_loss_t, val_acc_t = trainer.evaluate()
     tail = all_losses[-min(50, all_losses.size):] if all_losses.size else np.array([math.nan])
@@ -261,7 +263,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(_finite(result)))
     else:
         if divergence is not None:
-            print(f"visualizer train: {error['message']}", file=sys.stderr)
+            print(f"visualizer train: {error.get('message', 'training stopped: a loss became NaN or infinite')}",
+                  file=sys.stderr)
         print(f"step {result['step']}  train_loss {result['train_loss']:.4f}  val_loss {result['val_loss']:.4f}  "
               f"val_acc {result['val_acc']:.3f}  ({result['steps_per_s']} steps/s on {result['device']})")
         if "baseline_val_acc" in result:

@@ -469,8 +469,7 @@ class TrainingSession:
         self.alarms.clear()
         self.mailbox.put("error", {"step": d.step, "detail": "", "message": d.message(), "nonfinite": d.to_dict()})
         self._force = True
-        rolled = self.capture_now()
-        return rolled
+        return self.capture_now()  # the rolled-back state, marked "rolled_back" for the views
 
     def _frame(self, host: dict[str, Any], steps: np.ndarray, lrs: np.ndarray, now: float) -> Frame:
         rows = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in host["scalars"]] or [np.zeros((0, 2))])
@@ -519,10 +518,10 @@ class TrainingSession:
             filters=host["filters"],
             probe=ProbeOutputs(idx, labels, host["acts"]["probs"], inputs),
             plane=None if "plane" not in host else {**host["plane"], "extent": self.plane_probe.extent},
-            info=self._info(rows, activations=acts, gradients=grads),
+            info=self._info(rows, acts, grads),
         )
 
-    def _info(self, rows: np.ndarray, **frame_data: Any) -> dict[str, Any]:
+    def _info(self, rows: np.ndarray, acts: dict[str, LayerActivation], grads: dict[str, LayerGradient]) -> dict[str, Any]:
         """Frame info: non-finite flag, learning rate, layer alarms, the divergence being shown."""
         t = self.trainer
         info: dict[str, Any] = {"nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": t.config.lr}
@@ -532,6 +531,6 @@ class TrainingSession:
             info["divergence"] = self.divergence.to_dict()
             if t.step_count == self.divergence.rolled_back_to and not len(rows):
                 info["rolled_back"] = self.divergence.rolled_back_to
-        if not info["nonfinite"] and frame_data["activations"]:
-            info["alarms"] = self.alarms.update(t.step_count, frame_data["activations"], frame_data["gradients"])
+        if not info["nonfinite"] and acts:
+            info["alarms"] = self.alarms.update(t.step_count, acts, grads)
         return info
