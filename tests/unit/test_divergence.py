@@ -206,7 +206,7 @@ def test_snapshot_steps_do_not_synchronise_with_the_host():
         with SyncCounter() as counter:
             s.run(6)  # three of them take a snapshot
         assert counter.calls == [], f"{optimizer}: {counter.calls}"
-        assert [x.step for x in s.snapshots.snapshots] == [0, 2, 4, 6]
+        assert [x.step for x in s.snapshots.snapshots] == [0, 4, 6]  # at most 3 unverified: the oldest stays
 
 
 def test_a_long_run_keeps_memory_bounded_and_leaves_no_hook_or_thread():

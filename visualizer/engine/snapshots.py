@@ -124,7 +124,7 @@ class SnapshotKeeper:
     divergence is at hand) and every newer one, up to ``max_unverified``; older ones go.
     """
 
-    def __init__(self, every: int = 200, max_unverified: int = 8) -> None:
+    def __init__(self, every: int = 200, max_unverified: int = 3) -> None:
         if every < 1:
             raise ValueError(f"snapshot interval must be at least 1 step, got {every}")
         self.every = every
