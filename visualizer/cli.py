@@ -13,6 +13,7 @@ MODELS = ("mlp", "cnn", "resnet", "transformer", "rnn", "lstm", "gru", "vit")
 DATASETS = ("spiral", "moons", "circles", "xor", "blobs", "shapes", "digits",
             "copy", "reverse", "sort", "brackets", "parity", "text")
 EXIT_BAD_INPUT = 2
+EXIT_NONFINITE = 3  # train: the run went NaN/infinite (the JSON says where)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,6 +50,20 @@ def _positive_float(text: str) -> float:
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
     return value
+
+
+def _output_problem(path: str) -> str | None:
+    """Why ``path`` cannot be written (folder missing or read-only, a folder itself), or None."""
+    import os
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"{path} is a folder; give a file name"
+    if not os.path.isdir(folder):
+        return f"cannot write {path}: folder {folder} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"cannot write {path}: folder {folder} is not writable"
+    return None
 
 
 def _option(text: str) -> tuple[str, Any]:
@@ -181,15 +196,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         if frame is None:
             return
         losses.append(frame.scalars.values["train_loss"])
-        nonfinite = nonfinite or bool(frame.info.get("nonfinite"))
+        nonfinite = nonfinite or bool(frame.info.get("nonfinite")) or session.divergence is not None
         if frame.val is not None:
             val_acc = frame.val["val_acc"]
 
     done = 0
     while done < args.steps and not nonfinite:
         chunk = min(args.steps - done, 50)
-        session.run(chunk)
-        done += chunk
+        done += session.run(chunk)
         session.arm()  # a capture when the cadence allows: progress, and divergence found early
         collect()
         recent = np.concatenate(losses[-3:]) if losses else np.array([math.nan])
@@ -197,8 +211,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         progress.show(done, float(recent[-1]) if recent.size else math.nan, val_acc, rate, force=done == args.steps)
     progress.close()
     seconds = time.perf_counter() - started
-    session.capture_now()  # final validation and the last scalars
-    collect()
+    if not nonfinite:
+        session.capture_now()  # final validation and the last scalars
+        collect()
+    error = session.mailbox.take("error") or {}
+    divergence = error.get("nonfinite")
+    if nonfinite and divergence is None:  # reported earlier in the run: still a non-finite stop
+        divergence = {"step": trainer.step_count, "layer": None, "where": "loss", "rolled_back_to": None}
     all_losses = np.concatenate(losses) if losses else np.zeros(0)
     val_loss_t, val_acc_t = trainer.evaluate()
     tail = all_losses[-min(50, all_losses.size):] if all_losses.size else np.array([math.nan])
@@ -209,7 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         "val_loss": float(val_loss_t),
         "val_acc": float(val_acc_t),
         "seconds": round(seconds, 3),
-        "steps_per_s": round(trainer.step_count / max(seconds, 1e-9), 1),
+        "steps_per_s": round(done / max(seconds, 1e-9), 1),
         "model": args.model,
         "data": args.data,
         "device": describe_device(trainer.device),
@@ -230,8 +249,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         result["layer_probe_acc"] = {name: round(acc, 4) for name, acc in accuracies.items()}
         result["layer_probe_samples"] = n_probe
         result["layer_probe_seconds"] = round(time.perf_counter() - probe_started, 3)
-    if nonfinite:
-        result["stopped"] = "non-finite"
+    if divergence is not None:
+        # the model is back at the last good snapshot; "step" is where the run went non-finite
+        result.update(stopped="non-finite", step=divergence["step"], first_nonfinite_layer=divergence["layer"],
+                      nonfinite_where=divergence["where"], rolled_back_to=divergence["rolled_back_to"])
+        all_losses = all_losses[np.isfinite(all_losses)]
+        result["train_loss"] = float(np.mean(all_losses[-50:])) if all_losses.size else math.nan
     if args.save:
         try:
             path = save_checkpoint(args.save, trainer.model, {
@@ -246,6 +269,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(_finite(result)))
     else:
+        if divergence is not None:
+            print(f"visualizer train: {error.get('message', 'training stopped: a loss became NaN or infinite')}",
+                  file=sys.stderr)
         print(f"step {result['step']}  train_loss {result['train_loss']:.4f}  val_loss {result['val_loss']:.4f}  "
               f"val_acc {result['val_acc']:.3f}  ({result['steps_per_s']} steps/s on {result['device']})")
         if "baseline_val_acc" in result:
@@ -258,7 +284,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 print(f"  {name:<{width}}  {acc:.3f}  {'#' * round(acc * 40)}")
         if "saved" in result:
             print(f"saved {result['saved']}")
-    return 3 if nonfinite else 0
+    return EXIT_NONFINITE if divergence is not None else 0
 
 
 def _finite(d: dict[str, Any]) -> dict[str, Any]:
@@ -284,6 +310,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.screenshot and args.run_steps is None:
         parser.error("--screenshot needs --run-steps N")
+    for flag, path in (("--screenshot", args.screenshot), ("--save", getattr(args, "save", None))):
+        problem = path and _output_problem(path)
+        if problem:
+            parser.error(f"{flag}: {problem} (give a path in an existing, writable folder)")
+    if args.demo is not None:
+        from visualizer.ui.runner import DEMOS
+
+        if args.demo not in DEMOS:
+            parser.error(f"--demo: unknown demo {args.demo!r}; choose one of {', '.join(DEMOS)}")
     func = getattr(args, "func", None)
     if func is None:
         return run_app(args)

@@ -198,7 +198,7 @@ def test_probe_batch_covers_every_class():
     assert sorted(labels[idx].tolist()) == [0, 0, 1, 1, 2, 2]
 
 
-def test_a_diverged_run_pauses_with_a_message_at_the_next_capture():
+def test_nan_weights_pause_and_roll_back_to_the_last_good_snapshot():
     t = cnn_trainer()
     s = TrainingSession(t, settings=CaptureSettings(max_rate_hz=1e9, budget=1.0))
     s.playing = True
@@ -206,10 +206,13 @@ def test_a_diverged_run_pauses_with_a_message_at_the_next_capture():
         t.model.head.weight.fill_(float("nan"))
     s.arm()
     frame = s.step()
-    assert frame.info["nonfinite"]
     assert not s.playing
     error = s.mailbox.take("error")
-    assert "diverged" in error["message"] and str(t.step_count) in error["message"]
+    report = error["nonfinite"]
+    assert "diverged" in error["message"] and report["step"] == 1 and report["rolled_back_to"] == 0
+    assert not report["reproduced"]  # put in from outside, so the replay from the snapshot cannot find it
+    assert frame.step == 0 and frame.info["rolled_back"] == 0 and t.step_count == 0
+    assert all(torch.isfinite(p).all() for p in t.model.parameters())
 
 
 def wait_for_update(mailbox, stream, state, timeout=60.0):

@@ -54,9 +54,10 @@ def test_train_json_reports_metrics_and_saves_a_checkpoint(tmp_path, capsys):
 
 
 def test_unwritable_save_path_is_a_clear_error(tmp_path, capsys):
-    code = main(["train", "--model", "mlp", "--data", "xor", "--steps", "2",
-                 "--save", str(tmp_path / "missing" / "run.safetensors")])
-    assert code == 2
+    with pytest.raises(SystemExit) as stop:  # refused while parsing, before any training
+        main(["train", "--model", "mlp", "--data", "xor", "--steps", "2",
+              "--save", str(tmp_path / "missing" / "run.safetensors")])
+    assert stop.value.code == 2
     assert "does not exist" in capsys.readouterr().err
 
 

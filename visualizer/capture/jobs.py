@@ -217,7 +217,9 @@ class JobRunner:
         except Cancelled:
             self._post(name, JobUpdate(name, job_id, "cancelled", last.done, last.total))
         except Exception as exc:  # a bad layer name, a model that cannot run this analysis
+            from visualizer.capture.errors import explain
+
             self._post(name, JobUpdate(name, job_id, "error", last.done, last.total,
-                                       message=f"{type(exc).__name__}: {exc}", error=traceback.format_exc()))
+                                       message=explain(exc, f"The analysis {name!r}"), error=traceback.format_exc()))
         else:
             self._post(name, JobUpdate(name, job_id, "done", last.total, last.total, last.message, result=result))

@@ -112,7 +112,14 @@ class RemoteSession:
                     self.busy, self.step = item["busy"], item["step"]
                 self.mailbox.put(stream, item)
         except (EOFError, OSError):
-            pass
+            if not self._closed:
+                self.process.join(1.0)
+            code = self.process.exitcode
+            if not self._closed and code != 0:  # the worker died (killed, crashed in native code): say so
+                self.busy = False
+                self.mailbox.put("error", {"step": self.step, "detail": "", "message": (
+                    f"The training process ended unexpectedly (exit code {code}). The run is lost: "
+                    "start it again from File ▸ New run or a demo.")})
         finally:
             conn.close()
 

@@ -20,11 +20,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from visualizer.capture.alarms import AlarmTracker
 from visualizer.capture.attention import attention_modules, recurrent_modules, sequence_captures
+from visualizer.capture.divergence import Divergence, locate_nonfinite
 from visualizer.capture.layers import LayerInfo, discover_layers, first_tensor, parametrised
 from visualizer.capture.probes import (ActivationProbe, GradientProbe, PlaneProbe, filter_images, preserved_state,
                                       weight_movement)
 from visualizer.capture.transfer import to_host
+from visualizer.engine.snapshots import SnapshotKeeper
 from visualizer.engine.trainer import Trainer
 from visualizer.stream.frames import Frame, LayerActivation, LayerGradient, ProbeOutputs, RunInfo, ScalarChunk
 from visualizer.stream.mailbox import Mailbox
@@ -44,6 +47,8 @@ class CaptureSettings:
     map_size: int = 16
     max_units: int = 256
     threads: int | None = None  # CPU threads for torch in the loop's thread; None: all but one core
+    snapshot_every: int = 200  # steps between snapshots a diverged run is rolled back to
+    rollback_margin: int = 50  # roll back at least this many steps before a divergence when a snapshot allows
 
 
 def default_threads() -> int:
@@ -159,6 +164,11 @@ class TrainingSession:
         self._val_cost = 0.0
         self._diverged = False
         self._analysis_runners: dict[str, Any] = {}
+        self.snapshots = SnapshotKeeper(s.snapshot_every)
+        self.snapshots.take(trainer)
+        self.divergence: Divergence | None = None  # the last one, until training gets past it or resets
+        self.divergences = 0
+        self.alarms = AlarmTracker(self.layers)
 
     def run_info(self, spec: dict[str, Any] | None = None) -> RunInfo:
         """The run's static description for the views."""
@@ -275,6 +285,10 @@ class TrainingSession:
                 if value[0] == "reset":
                     self.trainer.apply_commands()
                     self._diverged = False
+                    self.divergence = None
+                    self.alarms.clear()
+                    self.snapshots.clear()
+                    self.snapshots.take(self.trainer)
                     self.gradient_probe = GradientProbe(self.param_layers)
                     self.capture_now()
             elif name == "capture":
@@ -364,15 +378,27 @@ class TrainingSession:
                     next_slot = max(next_slot + 1.0 / self.speed_limit, time.monotonic() - 1.0)
                     stop.wait(max(0.0, next_slot - time.monotonic()))
             except Exception as exc:  # a person's model or settings broke the step
+                from visualizer.capture.errors import explain
+
                 self.playing, self.pending_steps = False, 0
-                message = f"{type(exc).__name__}: {exc}"
+                message = explain(exc, f"Training step {self.trainer.step_count + 1}")
                 self.mailbox.put("error", {"step": self.trainer.step_count, "message": message, "detail": traceback.format_exc()})
                 if on_error is not None:
                     on_error(exc)
         self.close()
 
     def step(self) -> Frame | None:
-        """One training step; captured (and returned) if armed and the cadence allows."""
+        """One training step; captured (and returned) if armed and the cadence allows.
+
+        Settings changes are applied first; a snapshot is taken after one, and every
+        ``snapshot_every`` steps, so a divergence can be rolled back and replayed exactly.
+        """
+        t = self.trainer
+        applied = t.apply_commands()
+        if any(c.name == "reset" for c in applied):
+            self.snapshots.clear()  # the old run's snapshots mean nothing now
+        if applied or self.snapshots.due(t.step_count):
+            self.snapshots.take(t)
         if not self._due():
             self.trainer.step()
             return None
@@ -381,9 +407,10 @@ class TrainingSession:
         return self._publish(self.gradient_probe.take(), t0)
 
     def run(self, steps: int, stop: threading.Event | None = None) -> int:
-        """Headless: run ``steps`` steps (capturing when armed); returns steps run."""
-        done = 0
-        while done < steps and not (stop is not None and stop.is_set()):
+        """Headless: run ``steps`` steps (capturing when armed); returns steps run. Stops early when
+        a capture finds the run diverged (it is then rolled back; see ``divergence``)."""
+        done, divergences = 0, self.divergences
+        while done < steps and not (stop is not None and stop.is_set()) and self.divergences == divergences:
             self._apply_controls()
             self.step()
             done += 1
@@ -467,14 +494,34 @@ class TrainingSession:
         self._capture_cost = cost if self.captures == 0 else 0.8 * self._capture_cost + 0.2 * cost
         self.captures += 1
         self._last_capture_end = time.monotonic()
+        losses = frame.scalars.values["train_loss"]
+        if frame.info["nonfinite"]:
+            return self._diverge(int(frame.scalars.steps[~np.isfinite(losses)][0]), frame)
+        if len(losses):
+            self.snapshots.verify(int(frame.scalars.steps[-1]))
         self.mailbox.put("train", frame)
-        if frame.info["nonfinite"] and not self._diverged:
-            self._diverged = True
-            self.playing, self.pending_steps = False, 0
-            self.mailbox.put("error", {"step": trainer.step_count, "detail": "", "message": (
-                f"Training diverged: the loss became NaN or infinite at or before step {trainer.step_count}. "
-                "Training is paused: lower the learning rate and reset the weights, or start a new run.")})
         return frame
+
+    def _diverge(self, first_bad: int, frame: Frame) -> Frame:
+        """A captured loss was not finite: pause, roll back to the last good snapshot, replay to
+        find the first non-finite layer and step, and post it on "error" (with "nonfinite")."""
+        self.playing, self.pending_steps = False, 0
+        snap = self.snapshots.before(first_bad, self.settings.rollback_margin)
+        if snap is None:  # nothing good to go back to (e.g. weights that were never finite)
+            self.mailbox.put("train", frame)
+            if not self._diverged:
+                self._diverged = True
+                d = Divergence(first_bad, None, "loss", "NaN", None, reproduced=False)
+                self.mailbox.put("error", {"step": first_bad, "detail": "", "message": d.message(), "nonfinite": d.to_dict()})
+            return frame
+        d = locate_nonfinite(self.trainer, snap, first_bad, self.layer_order, self.param_layers)
+        self.snapshots.drop_after(snap.step)
+        self.divergence, self._diverged = d, False
+        self.divergences += 1
+        self.alarms.clear()
+        self.mailbox.put("error", {"step": d.step, "detail": "", "message": d.message(), "nonfinite": d.to_dict()})
+        self._force = True
+        return self.capture_now()  # the rolled-back state, marked "rolled_back" for the views
 
     def _frame(self, host: dict[str, Any], steps: np.ndarray, lrs: np.ndarray, now: float) -> Frame:
         rows = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in host["scalars"]] or [np.zeros((0, 2))])
@@ -525,9 +572,26 @@ class TrainingSession:
             plane=None if "plane" not in host else {**host["plane"], "extent": self.plane_probe.extent},
             attention=host.get("attention", {}),
             recurrent=host.get("recurrent", {}),
-            info={"nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": self.trainer.config.lr,
-                  # ||w - w_start|| / ||w_start|| per layer since the run started (or the model was loaded)
-                  "moved": {k: float(v) for k, v in host.get("moved", {}).items()},
-                  "frozen": [n for n in self.param_layers if not any(
-                      p.requires_grad for p in self._modules[n].parameters(recurse=False))]},
+            info=self._info(rows, acts, grads, host.get("moved", {})),
         )
+
+    def _info(self, rows: np.ndarray, acts: dict[str, LayerActivation], grads: dict[str, LayerGradient],
+              moved: dict[str, Any]) -> dict[str, Any]:
+        """Frame info: non-finite flag, learning rate, layer alarms, the divergence being shown, and per
+        layer ||w - w_start|| / ||w_start|| since the run started (or the model was loaded) and frozen layers."""
+        t = self.trainer
+        info: dict[str, Any] = {
+            "nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": t.config.lr,
+            "moved": {k: float(v) for k, v in moved.items()},
+            "frozen": [n for n in self.param_layers
+                       if not any(p.requires_grad for p in self._modules[n].parameters(recurse=False))],
+        }
+        if self.divergence is not None and t.step_count > self.divergence.step:
+            self.divergence = None  # training got past it
+        if self.divergence is not None:
+            info["divergence"] = self.divergence.to_dict()
+            if t.step_count == self.divergence.rolled_back_to and not len(rows):
+                info["rolled_back"] = self.divergence.rolled_back_to
+        if not info["nonfinite"] and acts:
+            info["alarms"] = self.alarms.update(t.step_count, acts, grads)
+        return info

@@ -1,7 +1,7 @@
 """A run: which model, which data, which hyperparameters and device, built reproducibly."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
@@ -29,9 +29,34 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunSpec:
+        """A spec from its JSON form; ValueError naming the field for anything of the wrong shape."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a run description must be a JSON object, got {type(d).__name__}")
+        _known("run description", d, {f.name for f in fields(cls)})
         d = dict(d)
-        d["config"] = TrainConfig(**d.get("config", {}))
+        for key in ("model", "data", "device"):
+            if key in d and not isinstance(d[key], str):
+                raise ValueError(f"{key!r} must be a name (text), got {d[key]!r}")
+        for key in ("model_options", "data_options"):
+            if not isinstance(d.get(key, {}), dict):
+                raise ValueError(f"{key!r} must be an object of options, got {d[key]!r}")
+        config = d.get("config", {})
+        if not isinstance(config, dict):
+            raise ValueError(f"'config' must be an object of hyperparameters, got {config!r}")
+        _known("config", config, {f.name for f in fields(TrainConfig)})
+        for key, value in config.items():
+            kinds = (str,) if key == "optimizer" else (int,) if key in ("batch_size", "seed") else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kinds):
+                what = "a name" if key == "optimizer" else "a whole number" if kinds == (int,) else "a number"
+                raise ValueError(f"config {key!r} must be {what}, got {value!r}")
+        d["config"] = TrainConfig(**config)
         return cls(**d)
+
+
+def _known(what: str, d: dict[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(map(str, d)) - allowed)
+    if unknown:
+        raise ValueError(f"unknown field(s) in the {what}: {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
 
 def build_trainer(spec: RunSpec) -> Trainer:

@@ -279,6 +279,12 @@ class Trainer:
         self._first_unread_step += n
         return steps, parts, lrs
 
+    def discard_unread_scalars(self, next_step: int) -> None:
+        """Forget the per-step scalars not yet read; the next ones read start at ``next_step``."""
+        self._host_chunks, self._buffered = [], 0
+        self._first_unread_step = next_step
+        self._lr_log = [(next_step, self.config.lr)]
+
     def drain_scalars(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Steps and per-step train loss/accuracy/lr since the last drain (copied to the host)."""
         steps, parts, lrs = self.take_scalar_rows()

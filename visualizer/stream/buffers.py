@@ -108,6 +108,18 @@ class SeriesBuffer:
     def append(self, step: int, **values: float) -> None:
         self.extend(np.array([step]), {k: np.array([v]) for k, v in values.items()})
 
+    def keep_until(self, step: float) -> None:
+        """Drop the points after ``step`` (coarse groups that straddle it are dropped whole)."""
+        fine, coarse = self._fine.view(), self._coarse.view()
+        if (fine.shape[0] == 0 or fine[:, 0].max() <= step) and self._pending.shape[0] == 0:
+            return  # nothing after it (rows may be out of order just after a rollback)
+        kept_fine, kept_coarse = fine[fine[:, 0] <= step].copy(), coarse[coarse[:, 0] <= step].copy()
+        self._pending = self._pending[self._pending[:, 0] <= step]
+        self._fine.clear()
+        self._coarse.clear()
+        self._coarse.extend(kept_coarse)
+        self._fine.extend(kept_fine)
+
     def data(self) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """(steps, {column: values}) oldest first, coarse tier then fine tier."""
         rows = np.concatenate([self._coarse.view(), self._pending, self._fine.view()])

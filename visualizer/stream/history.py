@@ -36,7 +36,21 @@ class RunHistory:
             self.layers[name] = SeriesBuffer(LAYER_COLUMNS, self.capacity)
         return self.layers[name]
 
+    def truncate(self, step: int) -> None:
+        """Forget everything recorded after ``step`` (the run was rolled back to it)."""
+        for series in [self.metrics, self.val, *self.layers.values()]:
+            series.keep_until(step)
+        for name, steps in self.hist_steps.items():
+            keep = steps.view() <= step
+            for ring in (steps, self.weight_hist.get(name), self.grad_hist.get(name)):
+                if ring is not None and not keep.all():
+                    rows = ring.view()[keep].copy()
+                    ring.clear()
+                    ring.extend(rows)
+
     def ingest(self, frame: Frame) -> None:
+        """Fold in a frame; one marked ``info["rolled_back"] = S`` then drops what came after step S
+        (including rows it carries from unread older frames)."""
         self.frames += 1
         self.latest = frame
         if len(frame.scalars):
@@ -59,3 +73,6 @@ class RunHistory:
             self.gradients = dict(frame.gradients)
         for name, values in stats.items():
             self._layer(name).append(frame.step, **values)
+        rolled_back = frame.info.get("rolled_back")
+        if rolled_back is not None:
+            self.truncate(int(rolled_back))

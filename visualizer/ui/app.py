@@ -63,8 +63,9 @@ def launch(demo: str | None = None, run_steps: int | None = None, screenshot: st
         scratch = tempfile.TemporaryDirectory(prefix="visualizer-")
         settings = QSettings(os.path.join(scratch.name, "settings.ini"), QSettings.Format.IniFormat)
     window = MainWindow(settings)
-    if demo is None and run_steps is None:
-        spec = window.last_spec() or spec
+    fallback = None
+    if demo is None and run_steps is None and window.last_spec():
+        spec, fallback = window.last_spec(), spec  # the demo if the saved run cannot be rebuilt
     window.show()
     if os.environ.get("VISUALIZER_REPORT_STARTUP"):  # for the start-up benchmark
         app.processEvents()
@@ -76,12 +77,12 @@ def launch(demo: str | None = None, run_steps: int | None = None, screenshot: st
         _start(window, spec, loaded, data)
         app.exec()
         return script.exit_code
-    _start(window, spec, loaded, data)
+    _start(window, spec, loaded, data, fallback)
     return app.exec()
 
 
-def _start(window: object, spec: dict, loaded: object, data: str | None) -> None:
+def _start(window: object, spec: dict, loaded: object, data: str | None, fallback: dict | None = None) -> None:
     if loaded is None:
-        window.start_run(spec)
+        window.start_run(spec, fallback)
     elif not window.open_loaded(loaded, data):
         window.start_run(spec)  # the model did not fit its data: the message is shown, the demo runs

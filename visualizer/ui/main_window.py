@@ -68,6 +68,7 @@ class MainWindow(QMainWindow):
         self._rendered_at: dict[str, float] = {}
         self._announced = 0
         self._follow_up = False
+        self._fallback: dict[str, Any] | None = None  # started if the run being built fails (see start_run)
         self._rate = (time.monotonic(), 0)
         self._steps_per_s = 0.0
 
@@ -204,8 +205,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Preparing the demo run…")
 
     # ------------------------------------------------------------------ runs
-    def start_run(self, spec: dict[str, Any]) -> None:
-        """Build a run from ``spec`` in the background; it replaces the current one when ready."""
+    def start_run(self, spec: dict[str, Any], fallback: dict[str, Any] | None = None) -> None:
+        """Build a run from ``spec`` in the background; it replaces the current one when ready.
+
+        ``fallback`` is started instead if ``spec`` cannot be built and no run is shown
+        (e.g. a saved last run whose settings no longer make sense).
+        """
+        self._fallback = fallback
         self.set_playing(False)
         self.statusBar().showMessage("Building the run (dataset and model)…")
         self.transport.set_enabled(False)
@@ -260,6 +266,7 @@ class MainWindow(QMainWindow):
 
     def _adopt(self, message: dict[str, Any]) -> None:
         session, info = message["session"], message["info"]
+        self._fallback = None
         self.runner.adopt(session)
         self.run, self.spec = info, message["spec"]
         self.history.clear()
@@ -332,6 +339,12 @@ class MainWindow(QMainWindow):
         error = self.mailbox.take("error")
         if error is not None:
             self.runner.discard_failed()
+            fallback = self._fallback
+            if fallback is not None and self.runner.session is None and error.get("step") is None:
+                self.start_run(fallback)  # the saved run could not be rebuilt: open the demo instead
+            culprit = (error.get("nonfinite") or {}).get("layer")
+            if self.run is not None and culprit in self.run.layer_names:
+                self.selection.set(layer=culprit)  # every panel shows where the NaN began
             self.show_error(error["message"])
         status = self.mailbox.take("status")
         session = self.runner.session
@@ -516,10 +529,11 @@ class MainWindow(QMainWindow):
             self.restoreState(state, LAYOUT_VERSION)
 
     def last_spec(self) -> dict[str, Any] | None:
+        """The last run's spec from the settings, or None if it is missing or not a JSON object."""
         raw = self.settings.value("run/spec")
         try:
             spec = json.loads(raw) if isinstance(raw, str) else None
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             return None
         return spec if isinstance(spec, dict) else None
 

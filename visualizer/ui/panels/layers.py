@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QItemSelectionModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
-from PySide6.QtGui import QBrush, QColor, QPalette
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableView, QVBoxLayout
+from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPalette
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QStyle, QTableView, QVBoxLayout
 
+from visualizer.capture.alarms import TITLES as ALARM_TITLES  # numpy only: no torch in the UI process
 from visualizer.stream.frames import Frame, LayerInfo, RunInfo
 from visualizer.ui.panels.base import Panel, PanelContext
 from visualizer.ui.widgets.sparkline import SPARKLINE_HEIGHT, SPARKLINE_ROLE, Sparkline, SparklineDelegate, format_value
@@ -24,7 +25,9 @@ from visualizer.ui.widgets.sparkline import SPARKLINE_HEIGHT, SPARKLINE_ROLE, Sp
 NAME, ACT, GRAD, DEAD, KIND, SHAPE, PARAMS = range(7)
 HEADERS = ["layer", "activation\nRMS", "gradient\n(log scale)", "dead", "type", "output\nshape", "params"]
 HEADER_TIPS = [
-    "The layer's name in the model, in the order the forward pass calls it.",
+    "The layer's name in the model, in the order the forward pass calls it.\n"
+    "A warning sign marks a layer with an alarm (vanishing or exploding gradient, dead ReLUs,\n"
+    "saturated units); a red row is where a NaN or infinity first appeared.",
     "Root-mean-square of the layer's output on the probe batch, over training steps.\n"
     "Each line is scaled to its own range; the number is the newest value.\n"
     "Exploding or collapsing activations show up here first.",
@@ -43,6 +46,11 @@ ACT_COLOR, PARAM_GRAD_COLOR, ACT_GRAD_COLOR = (31, 119, 180), (214, 39, 40), (23
 DEAD_WARNING = 0.5
 DEAD_TINT = QColor(255, 196, 170)
 SELECTED = QColor(255, 221, 120)  # a pale version of the shared highlight colour
+ALARM_TINT = QColor(255, 236, 190)
+NONFINITE_TINT = QColor(240, 120, 120)
+NONFINITE_TEXT = QColor(170, 0, 0)
+WHERE = {"output": "output", "gradient": "output gradient", "weight gradient": "weight gradient",
+         "weights": "weights after the update", "loss": "loss"}
 SPARK_WIDTH = 80  # pixels per sparkline column
 NAME_WIDTH = 104  # at most, so the live columns stay in view
 SPARK_INTERVAL_S = 0.25  # sparklines are re-read from the history at most 4 times a second
@@ -63,6 +71,17 @@ class LayerTableModel(QAbstractTableModel):
         self.act = self.grad = self.dead = np.zeros(0)
         self.act_lines: list[Sparkline | None] = []
         self.grad_lines: list[Sparkline | None] = []
+        self.alarms: dict[str, list[dict[str, Any]]] = {}
+        self.divergence: dict[str, Any] | None = None
+        self.icons: dict[str, QIcon] = {}
+
+    def set_alarms(self, alarms: dict[str, list[dict[str, Any]]], divergence: dict[str, Any] | None) -> None:
+        """Layer alarms ({layer: [{"kind", "since", "text"}]}) and the divergence being shown, if any."""
+        if alarms == self.alarms and divergence == self.divergence:
+            return
+        self.alarms, self.divergence = alarms, divergence
+        if self.layers:
+            self.dataChanged.emit(self.index(0, NAME), self.index(len(self.layers) - 1, NAME))
 
     def set_layers(self, layers: list[LayerInfo], param_layers: set[str]) -> None:
         self.beginResetModel()
@@ -70,6 +89,7 @@ class LayerTableModel(QAbstractTableModel):
         n = len(self.layers)
         self.act, self.grad, self.dead = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
         self.act_lines, self.grad_lines = [None] * n, [None] * n
+        self.alarms, self.divergence = {}, None
         self.endResetModel()
 
     def has_params(self, row: int) -> bool:
@@ -117,9 +137,41 @@ class LayerTableModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.BackgroundRole and col == DEAD and self.dead[row] > DEAD_WARNING:
             return QBrush(DEAD_TINT)
+        if col == NAME and role in (Qt.ItemDataRole.BackgroundRole, Qt.ItemDataRole.DecorationRole,
+                                    Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.FontRole):
+            state = self.alarm_state(layer.name)
+            if state is None:
+                return None
+            if role == Qt.ItemDataRole.DecorationRole:
+                return self.icons.get(state)
+            if role == Qt.ItemDataRole.BackgroundRole:
+                return QBrush(NONFINITE_TINT if state == "nonfinite" else ALARM_TINT)
+            if state == "nonfinite":  # stays visible when the row is also the selected one
+                if role == Qt.ItemDataRole.ForegroundRole:
+                    return QBrush(NONFINITE_TEXT)
+                font = QFont()
+                font.setBold(True)
+                return font
+            return None
         if role == Qt.ItemDataRole.ForegroundRole and col == PARAMS and layer.num_params == 0:
             return QBrush(QColor(140, 140, 140))
         return None
+
+    def alarm_state(self, name: str) -> str | None:
+        """"nonfinite" for the layer a divergence was traced to, "alarm" for one with alarms, else None."""
+        if self.divergence is not None and self.divergence.get("layer") == name:
+            return "nonfinite"
+        return "alarm" if self.alarms.get(name) else None
+
+    def alarm_lines(self, name: str) -> list[str]:
+        """One readable line per alarm on ``name``, each with the step it began."""
+        lines = []
+        d = self.divergence
+        if d is not None and d.get("layer") == name:
+            lines.append(f"{d['value']} first appeared here ({WHERE.get(d['where'], d['where'])}) at step {d['step']:,}")
+        for a in self.alarms.get(name, []):
+            lines.append(f"{ALARM_TITLES.get(a['kind'], a['kind'])} since step {a['since']:,}: {a['text']}")
+        return lines
 
     def _text(self, row: int, col: int, layer: LayerInfo) -> str | None:
         if col == NAME:
@@ -152,6 +204,8 @@ class LayerTableModel(QAbstractTableModel):
             return f"{layer.name}: {what} {format_value(latest)} now{span}\n\n{tip}"
         if col == DEAD and math.isfinite(self.dead[row]):
             return f"{layer.name}: {100 * self.dead[row]:.1f} % dead\n\n{tip}"
+        if col == NAME and self.alarm_lines(layer.name):
+            return f"{layer.name}:\n" + "\n".join(f"• {line}" for line in self.alarm_lines(layer.name)) + f"\n\n{tip}"
         summary = (f"{layer.name} ({layer.kind}): output {format_shape(layer.output_shape)}, "
                    f"{layer.num_params:,} parameters")
         return f"{summary}\n\n{tip}"
@@ -193,6 +247,15 @@ class LayersPanel(Panel):
         self.table.setPalette(palette)
         self.table.selectionModel().currentRowChanged.connect(self._row_changed)
         self.table.clicked.connect(lambda index: self._row_changed(index, QModelIndex()))
+        style = self.style()
+        self.model.icons = {"alarm": style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning),
+                            "nonfinite": style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical)}
+        self.alarm_list = QLabel("")
+        self.alarm_list.setWordWrap(True)
+        self.alarm_list.setTextFormat(Qt.TextFormat.RichText)
+        self.alarm_list.setToolTip("Alarms on layers (thresholds in the README, 'What the app checks'); "
+                                   "each says the step it began. Hover a marked layer name for details.")
+        self.alarm_list.hide()
         self.footer = QLabel("")
         self.footer.setToolTip("Parameters counted over the whole model; layers without weights have none.")
         layout = QVBoxLayout(self)
@@ -200,8 +263,10 @@ class LayersPanel(Panel):
         layout.setSpacing(3)
         layout.addWidget(self.caption)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.alarm_list)
         layout.addWidget(self.footer)
         self._syncing = False
+        self._alarm_width = False
         self._next_spark = 0.0
         self._spark_timer = QTimer(self)
         self._spark_timer.setSingleShot(True)
@@ -214,6 +279,7 @@ class LayersPanel(Panel):
         self._next_spark = 0.0
         self.model.set_layers(run.layers, set(run.param_layers))
         self._size_columns()
+        self._alarm_width = False
         listed = sum(l.num_params for l in run.layers)
         extra = f" ({listed:,} in the layers listed)" if listed != run.num_params else ""
         self.footer.setText(f"{len(run.layers)} layers · {run.num_params:,} parameters in total{extra}")
@@ -253,8 +319,39 @@ class LayersPanel(Panel):
             self.caption.setText(f"{run.model_name} on {run.data_name}, in forward order, step {frame.step:,}. "
                                  f"Click a row to focus every panel on that layer.{note}")
         self.model.set_latest(act, grad, dead)
-        self.shown = {"layers": np.array(names), "act_norm": act, "grad": grad, "dead": dead}
+        if frame is not None:
+            self.model.set_alarms(frame.info.get("alarms", self.model.alarms), frame.info.get("divergence"))
+        self._show_alarm_list()
+        if (self.model.alarms or self.model.divergence) and not self._alarm_width:
+            self._alarm_width = True  # room for the warning sign beside the name
+            header = self.table.horizontalHeader()
+            header.resizeSection(NAME, header.sectionSize(NAME) + 20)
+        self.shown = {"layers": np.array(names), "act_norm": act, "grad": grad, "dead": dead,
+                      "alarms": {n: [a["kind"] for a in v] for n, v in self.model.alarms.items()},
+                      "nonfinite_layer": (self.model.divergence or {}).get("layer")}
         self._schedule_sparklines()
+
+    def _show_alarm_list(self) -> None:
+        """The alarms in words under the table: the divergence first, then by kind with their layers."""
+        from html import escape
+
+        parts = []
+        d = self.model.divergence
+        if d is not None:
+            where = f"in <b>{escape(d['layer'])}</b> ({WHERE.get(d['where'], d['where'])})" if d.get("layer") else "(layer unknown)"
+            back = f"; rolled back to step {d['rolled_back_to']:,}" if d.get("rolled_back_to") is not None else ""
+            parts.append(f"<span style='color:#b00000'><b>Diverged:</b> {d['value']} first at step {d['step']:,} "
+                         f"{where}{back}</span>")
+        by_kind: dict[str, list[str]] = {}
+        for name, alarms in self.model.alarms.items():
+            for a in alarms:
+                by_kind.setdefault(a["kind"], []).append(f"{escape(name)} (since {a['since']:,})")
+        for kind, items in by_kind.items():
+            shown = ", ".join(items[:4]) + (f" and {len(items) - 4} more" if len(items) > 4 else "")
+            title = ALARM_TITLES.get(kind, kind)
+            parts.append(f"<b>{title[:1].upper()}{title[1:]}</b>: {shown}")
+        self.alarm_list.setText("<br>".join(parts))
+        self.alarm_list.setVisible(bool(parts))
 
     def _schedule_sparklines(self) -> None:
         now = time.monotonic()
