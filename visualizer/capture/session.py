@@ -65,7 +65,7 @@ def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
     return torch.tensor(picked, dtype=torch.long)
 
 
-ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity")
+ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity", "attribution")
 
 
 def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) -> Any:
@@ -92,7 +92,23 @@ def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) ->
         return h.layer_gallery_job(model, convs, shape, channels=int(params.get("channels", 4)))
     if kind == "selectivity":
         return h.class_selectivity_job(model, x, y, params["layer"])
+    if kind == "attribution":
+        return attribution_request_job(session, params)
     raise KeyError(kind)
+
+
+def attribution_request_job(session: TrainingSession, params: dict[str, Any]) -> Any:
+    """Attribution for probe samples: params ``methods`` (list), ``samples`` (probe indices,
+    default [0]), ``target`` (class or None: predicted), ``layer`` (Grad-CAM), ``settings``."""
+    from visualizer.capture.attribution import attribution_job
+
+    samples = [int(i) for i in params.get("samples", [0])]
+    n = len(session.probe_x)
+    if not samples or any(not 0 <= i < n for i in samples):
+        raise ValueError(f"probe sample indices must lie in [0, {n}), got {samples}")
+    reference = session.analysis_set[0][:256]
+    return attribution_job(session.trainer.model, session.probe_x[samples], list(params.get("methods") or ["saliency"]),
+                           params.get("target"), params.get("layer"), reference, **dict(params.get("settings") or {}))
 
 
 def _gap(cost: float, budget: float) -> float:
