@@ -341,9 +341,10 @@ def test_session_runs_attribution_on_probe_samples():
                                                 "target": None, "settings": {"steps": 16, "window": 1}})
     out = run_job(job)
     x = session.probe_x[[1, 3]]
-    assert out["integrated_gradients"].values.shape == tuple(x.shape)
+    assert out["integrated_gradients"]["values"].shape == tuple(x.shape)
     direct = A.attribute(session.trainer.model, x, "integrated_gradients", steps=16)
-    np.testing.assert_allclose(out["integrated_gradients"].values, direct.values, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(out["integrated_gradients"]["values"], direct.values, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(out["integrated_gradients"]["delta"], direct.delta)
     with pytest.raises(ValueError, match="probe sample indices"):
         analysis_job(session, "attribution", {"methods": ["saliency"], "samples": [99]})
     assert hook_count(session.trainer.model) == 0

@@ -38,31 +38,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from visualizer.capture.attribution_methods import (  # noqa: F401  (re-exported)
+    BASELINES,
+    DESCRIPTIONS,
+    METHODS,
+    SMOOTH_BASES,
+    TOKEN_METHODS,
+    available_methods,
+)
 from visualizer.capture.jobs import Job, Progress, run_job, snapshot
-
-METHODS: dict[str, str] = {
-    "saliency": "Saliency",
-    "integrated_gradients": "Integrated Gradients",
-    "gradient_shap": "GradientSHAP",
-    "deeplift": "DeepLift",
-    "occlusion": "Occlusion",
-    "grad_cam": "Layer Grad-CAM",
-    "smoothgrad": "SmoothGrad",
-}
-"""Method key -> human label, in the order the panel offers them."""
-
-DESCRIPTIONS: dict[str, str] = {
-    "saliency": "|gradient| of the target logit with respect to each input value",
-    "integrated_gradients": "gradients averaged along the straight path from the baseline to the input, times (input - baseline)",
-    "gradient_shap": "gradient x (input - baseline) at random points between random baselines and the noisy input",
-    "deeplift": "difference from the baseline propagated back layer by layer (rescale rule)",
-    "occlusion": "how much the target logit drops when a window of the input is replaced by the baseline",
-    "grad_cam": "the selected conv layer's maps weighted by their mean gradient, upsampled to the input",
-    "smoothgrad": "saliency (or Integrated Gradients) averaged over noisy copies of the input",
-}
-BASELINES = ("zeros", "blur", "mean", "uniform")
-SMOOTH_BASES = ("saliency", "integrated_gradients")
-TOKEN_METHODS = ("saliency", "integrated_gradients", "deeplift", "occlusion")  # GradientSHAP mixes ids: no meaning
 
 
 @dataclass
@@ -148,6 +132,10 @@ class Attribution:
     def label(self) -> str:
         return METHODS[self.method]
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain numpy arrays and numbers (what crosses to the UI process)."""
+        return asdict(self)
+
 
 # --------------------------------------------------------------------------- model helpers
 class _AtPosition(nn.Module):
@@ -201,14 +189,6 @@ def last_conv(model: nn.Module) -> str | None:
     """The name of the last Conv1d/Conv2d module, or None."""
     names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
     return names[-1] if names else None
-
-
-def available_methods(input_shape: Sequence[int], tokens: bool = False, has_conv: bool = True) -> list[str]:
-    """The methods that apply to one input of ``input_shape`` (without the batch dimension)."""
-    if tokens:
-        return list(TOKEN_METHODS)
-    spatial = len(input_shape) >= 2
-    return [m for m in METHODS if m != "grad_cam" or (spatial and has_conv)]
 
 
 @contextlib.contextmanager

@@ -107,8 +107,14 @@ def attribution_request_job(session: TrainingSession, params: dict[str, Any]) ->
     if not samples or any(not 0 <= i < n for i in samples):
         raise ValueError(f"probe sample indices must lie in [0, {n}), got {samples}")
     reference = session.analysis_set[0][:256]
-    return attribution_job(session.trainer.model, session.probe_x[samples], list(params.get("methods") or ["saliency"]),
-                           params.get("target"), params.get("layer"), reference, **dict(params.get("settings") or {}))
+    job = attribution_job(session.trainer.model, session.probe_x[samples], list(params.get("methods") or ["saliency"]),
+                          params.get("target"), params.get("layer"), reference, **dict(params.get("settings") or {}))
+
+    def as_dicts() -> Any:  # plain dicts of numpy arrays: the window's process need not import the module
+        result = yield from job
+        return {method: a.to_dict() for method, a in result.items()}
+
+    return as_dicts()
 
 
 def _gap(cost: float, budget: float) -> float:

@@ -33,7 +33,7 @@ from visualizer.ui.transport import TransportBar
 TICK_MS = 33
 RENDER_BUDGET_MS = 12.0
 FOLLOW_UP_MS = 10
-LAYOUT_VERSION = 2  # bump when panels are added or removed: older saved layouts are then ignored
+LAYOUT_VERSION = 3  # bump when panels are added or removed: older saved layouts are then ignored
 
 
 class MainWindow(QMainWindow):
@@ -127,7 +127,7 @@ class MainWindow(QMainWindow):
         for top, bottom in below.items():
             if top in d and bottom in d:
                 self.splitDockWidget(d[top], d[bottom], Qt.Orientation.Vertical)
-        tabs = {"layers": ["setup"], "filters": ["plane"], "activations": ["top_examples", "features"],
+        tabs = {"layers": ["setup"], "filters": ["plane"], "activations": ["top_examples", "features", "attribution"],
                 "metrics": ["probes", "representations"], "gradients": ["selectivity"]}
         for host, guests in tabs.items():
             for g in guests:

@@ -20,6 +20,7 @@ PANEL_MODULES = [
     ("top_examples", "TopExamplesPanel"),
     ("features", "FeatureVisPanel"),
     ("selectivity", "SelectivityPanel"),
+    ("attribution", "AttributionPanel"),
 ]
 
 
