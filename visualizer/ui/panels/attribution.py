@@ -93,6 +93,7 @@ class AttributionPanel(AnalysisPanel):
         self.target = QComboBox()
         self.target.setToolTip("The class to explain: the one predicted for this sample, or any class")
         self.target.activated.connect(self._target_picked)
+        self.target.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
         self.steps = _spin(2, 1024, 32, "Integrated Gradients: points on the path from the baseline to the input")
         self.baseline = QComboBox()
         for key, label in BASELINE_LABELS.items():
@@ -106,13 +107,18 @@ class AttributionPanel(AnalysisPanel):
         self.opacity = QSlider(Qt.Orientation.Horizontal)
         self.opacity.setRange(0, 100)
         self.opacity.setValue(70)
-        self.opacity.setMaximumWidth(90)
+        self.opacity.setMaximumWidth(110)
         self.opacity.setToolTip("Opacity of the heat map over the image")
         self.opacity.valueChanged.connect(lambda v: self.overlay.set_opacity(v / 100.0))
         settings = QHBoxLayout()
         settings.setContentsMargins(0, 0, 0, 0)
-        for label, widget in (("target", self.target), ("steps", self.steps), ("baseline", self.baseline),
-                              ("samples", self.samples), ("window", self.window), ("opacity", self.opacity)):
+        opacity = QHBoxLayout()
+        opacity.addWidget(QLabel("opacity"))
+        opacity.addWidget(self.opacity)
+        opacity.addStretch(1)
+        methods.addLayout(opacity, 1, 3)
+        for label, widget in (("target", self.target), ("baseline", self.baseline), ("steps", self.steps),
+                              ("samples", self.samples), ("window", self.window)):
             text = QLabel(label)
             text.setToolTip(widget.toolTip())
             settings.addWidget(text)
@@ -267,7 +273,9 @@ class AttributionPanel(AnalysisPanel):
                                  "predicted": predicted, "step": tag.get("step")}
         if self.mode == "image":
             maps = {m: normalised(v.sum(0) if v.ndim == 3 else v)[0] for m, v in raw.items()}
-            self.overlay.set_maps(image, [maps[m] for m in methods], titles, f"input (sample {sample})")
+            truth = run.class_names[int(run.probe_labels[sample])] if sample < len(run.probe_labels) else "?"
+            self.overlay.set_maps(image, [maps[m] for m in methods], titles,
+                                  f"input (sample {sample})<br><span style='color:#666'>true: {truth}</span>")
             shown["maps"] = maps
         elif self.mode == "features":
             names = ["x", "y"] if run.data_kind == "plane" and raw[methods[0]].size == 2 else \
@@ -292,10 +300,10 @@ class AttributionPanel(AnalysisPanel):
 
     def _title(self, method: str, r: dict[str, Any]) -> str:
         label = METHODS.get(method, method)
-        if method == "grad_cam" and r.get("layer"):
-            label += f" ({r['layer']})"
         scale = float(np.abs(np.asarray(r["values"])[0]).max()) if np.asarray(r["values"]).size else 0.0
         extra = f"max |a| {scale:.2g}"
+        if method == "grad_cam" and r.get("layer"):
+            extra = f"{r['layer']}, {extra}"
         if r.get("delta") is not None:
             extra += f", δ {float(np.asarray(r['delta'])[0]):.1g}"
         return f"{label}<br><span style='color:#666'>{extra}</span>"

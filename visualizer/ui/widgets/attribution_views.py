@@ -13,9 +13,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from visualizer.ui.widgets.colormaps import colormap
+from visualizer.ui.widgets.plots import HIGHLIGHT  # noqa: F401  (sets pyqtgraph's white background and axis order)
 from visualizer.ui.widgets.rgb_images import as_rgb
 
-SCALE_LABEL = "attribution ÷ max |attribution| of each method"
+SCALE_LABEL = "attribution ÷ its max |a|"
 DIVERGING = "diverging"
 
 
@@ -44,7 +45,8 @@ def signed_brushes(values: np.ndarray) -> list:
 def _colorbar() -> pg.ColorBarItem:
     bar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=colormap(DIVERGING), interactive=False, width=12,
                           label=SCALE_LABEL)
-    bar.setToolTip("Red: evidence for the target class; blue: against it; white: none")
+    bar.setToolTip("Each method's values divided by its own largest |value| (shown in its title). "
+                   "Red: evidence for the target class; blue: against it; white or clear: none")
     return bar
 
 
@@ -55,13 +57,34 @@ def image_hwc(image: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(as_rgb(a[..., :3] if a.shape[-1] >= 3 else a)), 0.0, 1.0)
 
 
+def faded_grey(rgb: np.ndarray, amount: float = 0.45) -> np.ndarray:
+    """An (H, W, 3) image as pale grey, so colours drawn over it read as the heat map's own."""
+    grey = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    return np.repeat((1.0 - amount + amount * grey)[..., None], 3, -1)
+
+
+class _Title(pg.LabelItem):
+    """A tile title that never widens its column (a long one may run past it)."""
+
+    def updateMin(self) -> None:
+        super().updateMin()
+        self.setMinimumWidth(0)
+        self.setPreferredWidth(0)
+
+
+def _white_layout() -> pg.GraphicsLayoutWidget:
+    view = pg.GraphicsLayoutWidget()
+    view.setBackground("w")
+    view.ci.setContentsMargins(2, 2, 2, 2)
+    return view
+
+
 class OverlayRow(QWidget):
     """The input image, then one heat map over it per method, and a shared colour bar."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.ci.setContentsMargins(2, 2, 2, 2)
+        self.view = _white_layout()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
@@ -76,7 +99,8 @@ class OverlayRow(QWidget):
         self.view.clear()
         self.titles, self.bases, self.overlays = [], [], []
         for col in range(n + 1):
-            title = self.view.addLabel("", row=0, col=col, size="8pt")
+            title = _Title(size="8pt")
+            self.view.addItem(title, row=0, col=col)
             vb = self.view.addViewBox(row=1, col=col, lockAspect=True, invertY=True, enableMouse=False)
             vb.setMenuEnabled(False)
             base, overlay = pg.ImageItem(), pg.ImageItem()
@@ -87,17 +111,31 @@ class OverlayRow(QWidget):
             self.overlays.append(overlay)
         self.colorbar = _colorbar()
         self.view.addItem(self.colorbar, row=1, col=n + 1)
+        self._fit_columns()
+
+    def _fit_columns(self) -> None:
+        """Every tile the same width, whatever its title; the colour bar keeps what it needs."""
+        n = len(self.bases)
+        if not n:
+            return
+        width = max(40.0, (self.view.width() - 90.0) / n)
+        for col in range(n):
+            self.view.ci.layout.setColumnFixedWidth(col, width)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit_columns()
 
     def set_maps(self, image: np.ndarray, maps: list[np.ndarray], titles: list[str], input_title: str = "input") -> None:
         """``image`` (C, H, W); ``maps`` one (H, W) array per method, already in [-1, 1]."""
         if len(self.bases) != len(maps) + 1:
             self._build(len(maps))
         rgb = image_hwc(image)
+        pale = faded_grey(rgb)  # under the heat maps: grey, so every colour there is the map's
         self._maps = [np.asarray(m, np.float32) for m in maps]
         self.titles[0].setText(input_title)
         for i, base in enumerate(self.bases):
-            base.setImage(rgb, levels=(0.0, 1.0), autoLevels=False)
-            base.setOpacity(1.0 if i == 0 else 0.55)  # paler under the heat map, so the colours read
+            base.setImage(rgb if i == 0 else pale, levels=(0.0, 1.0), autoLevels=False)
             if i:
                 self.titles[i].setText(titles[i - 1])
         for vb in (b.getViewBox() for b in self.bases):
@@ -115,8 +153,7 @@ class BarsRow(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.view = pg.GraphicsLayoutWidget()
-        self.view.ci.setContentsMargins(2, 2, 2, 2)
+        self.view = _white_layout()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
