@@ -162,7 +162,8 @@ def test_two_d_data_gets_bars_per_feature(qtbot, panel_context, mlp_run):
         np.testing.assert_allclose(opts["x0"] + opts["width"], np.maximum(v, 0), atol=1e-7)
         np.testing.assert_allclose(opts["x0"], np.minimum(v, 0), atol=1e-7)
     ticks = panel.bars.plots[0].getAxis("left")._tickLevels[0]
-    assert [t[1] for t in ticks] == ["x", "y"]
+    x = mlp_run.info.probe_inputs[0]
+    assert [t[1] for t in ticks] == [f"x = {x[0]:.2f}", f"y = {x[1]:.2f}"]
 
 
 def test_token_row_colours_each_token_by_its_score():

@@ -48,6 +48,8 @@ from visualizer.capture.attribution_methods import (  # noqa: F401  (re-exported
 )
 from visualizer.capture.jobs import Job, Progress, run_job, snapshot
 
+OCCLUSION_BATCH = 32  # occluded copies per forward pass
+
 
 @dataclass
 class AttributionSettings:
@@ -463,7 +465,7 @@ def _floats(req: _Request, method: str, x: torch.Tensor, target: int,
         window, strides = _occlusion_window(x.shape[1:], s.window, s.stride)
         with torch.no_grad():
             a = ca.Occlusion(f).attribute(x.detach(), sliding_window_shapes=window, strides=strides,
-                                          baselines=base, target=target)
+                                          baselines=base, target=target, perturbations_per_eval=OCCLUSION_BATCH)
     elif method == "grad_cam":
         a = _grad_cam(req, x, target)
     elif method == "smoothgrad":
@@ -541,7 +543,7 @@ def _tokens(req: _Request, method: str, x: torch.Tensor, target: int,
         with torch.no_grad():
             a = ca.Occlusion(_RoundedTokens(f)).attribute(x.float(), sliding_window_shapes=(w,),
                                                            strides=(min(s.stride or 1, w),), baselines=0.0,
-                                                           target=target)
+                                                           target=target, perturbations_per_eval=OCCLUSION_BATCH)
         return a.detach().float().cpu().numpy(), None
     else:  # pragma: no cover - checked in _prepare
         raise ValueError(method)

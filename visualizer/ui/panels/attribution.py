@@ -278,8 +278,9 @@ class AttributionPanel(AnalysisPanel):
                                   f"input (sample {sample})<br><span style='color:#666'>true: {truth}</span>")
             shown["maps"] = maps
         elif self.mode == "features":
-            names = ["x", "y"] if run.data_kind == "plane" and raw[methods[0]].size == 2 else \
-                [f"feature {i}" for i in range(raw[methods[0]].size)]
+            x = np.asarray(image, np.float64).reshape(-1)
+            base = ["x", "y"] if run.data_kind == "plane" and x.size == 2 else [f"feature {i}" for i in range(x.size)]
+            names = [f"{n} = {v:.2f}" for n, v in zip(base, x)]
             self.bars.set_values([raw[m] for m in methods], titles, names)
         else:
             tokens = [f"#{int(t)}" for t in np.asarray(image).reshape(-1)]
@@ -289,9 +290,10 @@ class AttributionPanel(AnalysisPanel):
             total = float(np.asarray(ig["values"])[0].sum())
             delta = float(np.asarray(ig["delta"])[0])
             shown["delta"] = delta
-            self.note.setText(f"Integrated Gradients: sum of attributions {total:.4g}; "
-                              f"f(x) − f(baseline) {total - delta:.4g}; convergence δ = {delta:.2g} "
-                              "(near 0: enough steps).")
+            gap = total - delta
+            share = f" ({abs(delta) / abs(gap):.1%} of it)" if gap else ""
+            self.note.setText(f"Integrated Gradients: sum of attributions {total:.4g}, f(x) − f(baseline) {gap:.4g}; "
+                              f"convergence δ = {delta:.2g}{share}. A large δ means too few steps.")
         else:
             self.note.setText("")
         self.shown = shown
