@@ -30,7 +30,7 @@ from visualizer.capture.attribution_methods import DESCRIPTIONS, METHODS, TOKEN_
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.ui.panels.base import AnalysisPanel, PanelContext
 from visualizer.ui.widgets.analysis_controls import AnalysisControls
-from visualizer.ui.widgets.attribution_views import BarsRow, OverlayRow, TokenRow, normalised
+from visualizer.ui.widgets.attribution_views import BarsRow, OverlayRow, TokenRow, robust_normalised
 from visualizer.ui.widgets.caption import caption_label
 from visualizer.ui.widgets.placeholder import Placeholder
 
@@ -272,7 +272,7 @@ class AttributionPanel(AnalysisPanel):
         shown: dict[str, Any] = {"values": raw, "methods": methods, "sample": sample, "target": target,
                                  "predicted": predicted, "step": tag.get("step")}
         if self.mode == "image":
-            maps = {m: normalised(v.sum(0) if v.ndim == 3 else v)[0] for m, v in raw.items()}
+            maps = {m: robust_normalised(v.sum(0) if v.ndim == 3 else v)[0] for m, v in raw.items()}
             truth = run.class_names[int(run.probe_labels[sample])] if sample < len(run.probe_labels) else "?"
             self.overlay.set_maps(image, [maps[m] for m in methods], titles,
                                   f"input (sample {sample})<br><span style='color:#666'>true: {truth}</span>")

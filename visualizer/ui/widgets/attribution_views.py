@@ -1,8 +1,9 @@
 """Signed attribution scores drawn three ways, each with several methods side by side and a
 diverging colour map centred on zero (blue: against the class, red: for it) with its legend:
 a heat map over an image (:class:`OverlayRow`), bars per feature (:class:`BarsRow`) and
-coloured tokens (:class:`TokenRow`). Each method is scaled by its own largest |value|, so
-the colour bar runs from -1 to 1."""
+coloured tokens (:class:`TokenRow`). Each method is scaled by its own largest |value| (heat
+maps: by the 99th percentile of |value|, so a few extreme pixels do not wash out the rest),
+and the colour bar runs from -1 to 1."""
 from __future__ import annotations
 
 from html import escape
@@ -17,7 +18,9 @@ from visualizer.ui.widgets.plots import HIGHLIGHT  # noqa: F401  (sets pyqtgraph
 from visualizer.ui.widgets.rgb_images import as_rgb
 
 SCALE_LABEL = "attribution ÷ its max |a|"
+IMAGE_SCALE_LABEL = "attribution ÷ its 99th-percentile |a|"
 DIVERGING = "diverging"
+COLORBAR_PX = 115.0  # room kept for the colour bar, its ticks and its label
 
 
 def normalised(values: np.ndarray) -> tuple[np.ndarray, float]:
@@ -25,6 +28,16 @@ def normalised(values: np.ndarray) -> tuple[np.ndarray, float]:
     v = np.nan_to_num(np.asarray(values, np.float32))
     scale = float(np.abs(v).max()) if v.size else 0.0
     return (v / scale if scale > 0 else v), (scale if scale > 0 else 1.0)
+
+
+def robust_normalised(values: np.ndarray, percentile: float = 99.0) -> tuple[np.ndarray, float]:
+    """``values`` divided by the ``percentile`` of their |values| and clipped to [-1, 1] (the
+    scale, returned): a few extreme pixels, common in gradient maps, do not wash out the rest."""
+    v = np.nan_to_num(np.asarray(values, np.float32))
+    scale = float(np.percentile(np.abs(v), percentile)) if v.size else 0.0
+    if scale <= 0:
+        return normalised(v)
+    return np.clip(v / scale, -1.0, 1.0), scale
 
 
 def signed_rgba(values: np.ndarray, opacity: float) -> np.ndarray:
@@ -42,10 +55,11 @@ def signed_brushes(values: np.ndarray) -> list:
     return [pg.mkBrush(*c) for c in colormap(DIVERGING).map((v + 1.0) / 2.0, mode="byte")]
 
 
-def _colorbar() -> pg.ColorBarItem:
-    bar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=colormap(DIVERGING), interactive=False, width=12,
-                          label=SCALE_LABEL)
-    bar.setToolTip("Each method's values divided by its own largest |value| (shown in its title). "
+def _colorbar(label: str = SCALE_LABEL) -> pg.ColorBarItem:
+    bar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=colormap(DIVERGING), interactive=False, width=12, label=label)
+    scale = "the 99th percentile of its |values| (larger ones are drawn as ±1)" if label == IMAGE_SCALE_LABEL \
+        else "its own largest |value| (shown in its title)"
+    bar.setToolTip(f"Each method's values divided by {scale}. "
                    "Red: evidence for the target class; blue: against it; white or clear: none")
     return bar
 
@@ -109,7 +123,7 @@ class OverlayRow(QWidget):
             self.titles.append(title)
             self.bases.append(base)
             self.overlays.append(overlay)
-        self.colorbar = _colorbar()
+        self.colorbar = _colorbar(IMAGE_SCALE_LABEL)
         self.view.addItem(self.colorbar, row=1, col=n + 1)
         self._fit_columns()
 
@@ -118,7 +132,7 @@ class OverlayRow(QWidget):
         n = len(self.bases)
         if not n:
             return
-        width = max(40.0, (self.view.width() - 90.0) / n)
+        width = max(40.0, (self.view.width() - COLORBAR_PX) / n)
         for col in range(n):
             self.view.ci.layout.setColumnFixedWidth(col, width)
 
