@@ -348,3 +348,19 @@ def test_session_runs_attribution_on_probe_samples():
     with pytest.raises(ValueError, match="probe sample indices"):
         analysis_job(session, "attribution", {"methods": ["saliency"], "samples": [99]})
     assert hook_count(session.trainer.model) == 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("method", list(A.METHODS))
+def test_cuda_model_gives_the_cpu_result(cnn, method):
+    import copy
+
+    model, x = cnn
+    on_cpu = A.attribute(model, x[:1], method, steps=16, n_samples=4)
+    gpu_model = copy.deepcopy(model).cuda()
+    on_gpu = A.attribute(gpu_model, x[:1].cuda(), method, steps=16, n_samples=4)
+    assert on_gpu.values.shape == on_cpu.values.shape and hook_count(gpu_model) == 0
+    if method in ("smoothgrad", "gradient_shap"):  # noise from the device's own generator: same law, other draws
+        assert np.isfinite(on_gpu.values).all()
+    else:
+        np.testing.assert_allclose(on_gpu.values, on_cpu.values, rtol=1e-3, atol=1e-4)
