@@ -17,6 +17,12 @@ Conventions (the same for the panel, the session and ``visualizer export``):
 - Float inputs: ``values`` has the input's shape. Integer inputs are token ids: the
   attribution is taken at the output of the model's first ``nn.Embedding`` and summed over
   the embedding dimension, so ``values`` is (N, T), one score per token.
+- Signed values: positive is evidence for the target class, negative against it. Saliency
+  and SmoothGrad over saliency are |gradient|s (unsigned); Grad-CAM is ReLU'd as usual and
+  spread evenly over the input's channels (its channel sum is the upsampled map).
+- Baselines (``baseline`` setting): zeros, a Gaussian blur of the input, the mean of
+  ``reference`` samples, or uniform noise over their range; without ``reference`` the
+  inputs themselves stand in (so pass data samples for "mean" and "uniform").
 - Integrated Gradients reports its convergence delta, sum(attributions) - (f(x) - f(baseline))
   per sample: near zero when ``steps`` is enough.
 - Random numbers (SmoothGrad noise, GradientSHAP's baselines and points) come from a

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QStackedWidget,
     QVBoxLayout,
-    QWidget,
 )
 
 from visualizer.capture.attribution_methods import DESCRIPTIONS, METHODS, TOKEN_METHODS
