@@ -175,3 +175,37 @@ def test_token_row_colours_each_token_by_its_score():
     assert scale == 1.0 and np.array_equal(unit, values[0])
     assert "rgb(33,102,172)" in html  # -1: the blue end of the diverging map
     assert "rgb(247,247,247)" in html  # 0: white
+
+
+def test_token_inputs_get_coloured_tokens(qtbot, panel_context, cnn_run):
+    """A sequence run (token ids): the token methods only, one coloured line per method."""
+    from tests.unit.test_attribution import PooledTokens
+    from visualizer.capture.attribution import attribution_job
+    from visualizer.stream.frames import LayerInfo
+
+    tokens = np.array([[3, 7, 1, 9], [2, 2, 11, 5]])
+    info = dataclasses.replace(cnn_run.info, data_kind="sequence", input_shape=(4,), class_names=["a", "b", "c"],
+                               layers=[LayerInfo("embed", "Embedding", (4, 5), 60), LayerInfo("head", "Linear", (3,), 18)],
+                               probe_inputs=tokens, probe_labels=np.array([0, 2]), probe_indices=np.array([0, 1]))
+    panel = AttributionPanel(panel_context)
+    qtbot.addWidget(panel)
+    panel.set_run(info)
+    assert [k for k, b in panel.method_boxes.items() if b.isEnabled()] == ["saliency", "integrated_gradients",
+                                                                           "deeplift", "occlusion"]
+    panel_context.history.ingest(cnn_run.frame)
+    panel.render(cnn_run.frame)
+    params = {k: v for k, v in panel.requested[NAME].items() if k != "kind"}
+    assert params["methods"] == ["saliency", "integrated_gradients"]
+    import torch
+
+    torch.manual_seed(0)
+    result = run_job(attribution_job(PooledTokens(), tokens[params["samples"]], params["methods"], params["target"],
+                                     **params["settings"]))
+    panel.receive(JobUpdate(NAME, 1, "done", result={m: a.to_dict() for m, a in result.items()},
+                            tag={"step": 3, "kind": KIND, **params}))
+    assert panel.pages.currentWidget() is panel.tokens
+    assert np.array_equal(panel.shown["values"]["integrated_gradients"], result["integrated_gradients"].values[0])
+    text = panel.tokens.label.text()
+    assert "&lt;" not in text  # the titles' markup is rendered, not shown
+    assert text == TokenRow.html([result[m].values[0] for m in params["methods"]], [panel._title(m, result[m].to_dict())
+                                 for m in params["methods"]], ["#3", "#7", "#1", "#9"])

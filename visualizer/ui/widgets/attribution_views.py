@@ -234,7 +234,7 @@ class TokenRow(QScrollArea):
             cells = "".join(
                 f'<span style="background-color: rgb({c[0]},{c[1]},{c[2]});">&nbsp;{escape(t)}&nbsp;</span> '
                 for t, c in zip(tokens, rgb))
-            rows.append(f"<p><b>{escape(title)}</b><br>{cells}</p>")
+            rows.append(f"<p><b>{title}</b><br>{cells}</p>")  # titles are rich text, as in the other views
         lo, mid, hi = (colormap(DIVERGING).map(p, mode="byte") for p in (0.0, 0.5, 1.0))
         key = "".join(f'<span style="background-color: rgb({c[0]},{c[1]},{c[2]});">&nbsp;{t}&nbsp;</span> '
                       for t, c in ((f"−1 against", lo), ("0", mid), ("+1 for the class", hi)))
