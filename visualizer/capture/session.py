@@ -76,7 +76,7 @@ def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
 
 
 ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity", "inspect",
-                  "predict")
+                  "predict", "attribution")
 
 
 def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) -> Any:
@@ -113,7 +113,29 @@ def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) ->
         from visualizer.capture.internals import predict_job
 
         return predict_job(model, params["inputs"])
+    if kind == "attribution":
+        return attribution_request_job(session, params)
     raise KeyError(kind)
+
+
+def attribution_request_job(session: TrainingSession, params: dict[str, Any]) -> Any:
+    """Attribution for probe samples: params ``methods`` (list), ``samples`` (probe indices,
+    default [0]), ``target`` (class or None: predicted), ``layer`` (Grad-CAM), ``settings``."""
+    from visualizer.capture.attribution import attribution_job
+
+    samples = [int(i) for i in params.get("samples", [0])]
+    n = len(session.probe_x)
+    if not samples or any(not 0 <= i < n for i in samples):
+        raise ValueError(f"probe sample indices must lie in [0, {n}), got {samples}")
+    reference = session.analysis_set[0][:256]
+    job = attribution_job(session.trainer.model, session.probe_x[samples], list(params.get("methods") or ["saliency"]),
+                          params.get("target"), params.get("layer"), reference, **dict(params.get("settings") or {}))
+
+    def as_dicts() -> Any:  # plain dicts of numpy arrays: the window's process need not import the module
+        result = yield from job
+        return {method: a.to_dict() for method, a in result.items()}
+
+    return as_dicts()
 
 
 def _gap(cost: float, budget: float) -> float:

@@ -34,7 +34,7 @@ from visualizer.ui.transport import TransportBar
 TICK_MS = 33
 RENDER_BUDGET_MS = 12.0
 FOLLOW_UP_MS = 10
-LAYOUT_VERSION = 3  # bump when panels are added or removed: older saved layouts are then ignored
+LAYOUT_VERSION = 4  # bump when panels are added or removed: older saved layouts are then ignored
 
 
 class MainWindow(QMainWindow):
@@ -137,7 +137,7 @@ class MainWindow(QMainWindow):
             if top in d and bottom in d:
                 self.splitDockWidget(d[top], d[bottom], Qt.Orientation.Vertical)
         tabs = {"layers": ["setup"], "filters": ["plane", "recurrent"],
-                "activations": ["top_examples", "features", "attention", "inspect_input"],
+                "activations": ["top_examples", "features", "attribution", "attention", "inspect_input"],
                 "metrics": ["probes", "representations", "finetune"], "gradients": ["selectivity", "drawing"]}
         for host, guests in tabs.items():
             for g in guests:

@@ -25,6 +25,7 @@ PANEL_MODULES = [
     ("inspect_input", "InspectInputPanel"),
     ("drawing", "DrawingPanel"),
     ("finetune", "FineTunePanel"),
+    ("attribution", "AttributionPanel"),
 ]
 
 
