@@ -16,3 +16,18 @@ def test_core_packages_load_no_qt_module():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_the_window_and_every_panel_load_without_torch():
+    """The window's process never touches a tensor (frames are numpy), and importing torch
+    there would cost seconds of start-up: panels may use only numpy-only helpers."""
+    code = (
+        "import os, sys\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+        "import visualizer.ui.main_window\n"
+        "from visualizer.ui.panels import panel_classes\n"
+        "panel_classes()\n"
+        "print(sorted(m for m in ('torch', 'captum', 'sklearn', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -17,7 +17,7 @@ from .base import Dataset
 
 DIGITS = [str(d) for d in range(10)] + [chr(ord("A") + k) for k in range(16)]
 _TEXT_FILE = Path(__file__).with_name("text.txt")
-_SHOWN = {" ": "\u2423", "\n": "\u21b5"}  # space and newline made visible
+from visualizer.engine.tokens import SHOWN as _SHOWN, encode  # noqa: F401 (encode re-exported)
 
 
 def _split(rng: np.random.Generator, make, n_train: int, n_val: int) -> tuple[torch.Tensor, ...]:
@@ -137,24 +137,3 @@ def text(n_train: int = 8000, n_val: int = 1000, seq_len: int = 32, seed: int = 
     symbols = [_SHOWN.get(c, c) for c in chars]
     return Dataset("text", "sequence", x_train, y_train, x_val, y_val, list(symbols), params,
                    tokens=list(symbols), causal=True)
-
-
-def encode(dataset_tokens: list[str], text_in: str) -> list[int]:
-    """Token ids for ``text_in`` typed by a person, symbol by symbol, or ValueError naming the first unknown one.
-
-    Symbols are single characters; spaces separate them when every symbol is one
-    character and the text has spaces only as separators (``"3 1 2"`` or ``"312"``).
-    """
-    index = {s: i for i, s in enumerate(dataset_tokens)}
-    for raw, shown in _SHOWN.items():
-        if shown in index:
-            index.setdefault(raw, index[shown])
-    chars = list(text_in)
-    if " " not in index:
-        chars = [c for c in chars if c != " "]
-    unknown = [c for c in chars if c not in index]
-    if unknown:
-        raise ValueError(f"unknown symbol {unknown[0]!r}; this dataset's symbols are: {' '.join(dataset_tokens)}")
-    if not chars:
-        raise ValueError("type at least one symbol")
-    return [index[c] for c in chars]

@@ -7,7 +7,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
-from visualizer.capture.attention import attention_entropy, attention_rollout
+from visualizer.capture.attention_maps import attention_entropy, attention_rollout  # numpy only: no torch in the UI
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.ui.panels.base import Panel, PanelContext
 from visualizer.ui.widgets.caption import caption_label

@@ -9,7 +9,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QLineEdit, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
-from visualizer.engine.data.sequences import encode
+from visualizer.engine.tokens import encode  # plain Python: no torch in the UI
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.ui.panels.attention import attention_layer_for
 from visualizer.ui.panels.base import AnalysisPanel, PanelContext
