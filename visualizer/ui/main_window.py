@@ -33,7 +33,7 @@ from visualizer.ui.transport import TransportBar
 
 TICK_MS = 33
 RENDER_BUDGET_MS = 12.0
-FOLLOW_UP_MS = 10
+FOLLOW_UP_MS = 1  # a turn of the event loop (input, paint) between render turns, no idle wait
 LAYOUT_VERSION = 4  # bump when panels are added or removed: older saved layouts are then ignored
 
 
@@ -399,8 +399,9 @@ class MainWindow(QMainWindow):
             self._rendered_at[key] = now
             self._dirty.discard(key)
             if panel.heavy:
-                # paint it now: Qt would otherwise merge its paint with the next heavy panel's
-                panel.repaint()
+                # its views paint when the event loop next runs, before the next render turn,
+                # so two heavy panels never share a paint pass
+                panel.settle()
                 spent = RENDER_BUDGET_MS + 1  # nothing else in this turn
         now = time.monotonic()
         waiting = [k for k in self._dirty if self._on_screen(k) and self._due(k, now)]

@@ -36,6 +36,7 @@ class Panel(QWidget):
     key = "panel"
     max_fps = 30.0  # the window renders this panel at most this often
     heavy = False  # True: costly to paint, so the window renders it in a tick of its own
+
     def __init__(self, context: PanelContext) -> None:
         super().__init__()
         self.context = context
@@ -57,6 +58,17 @@ class Panel(QWidget):
     def selection_changed(self, changed: frozenset[str]) -> None:
         """Default: re-render the newest frame for the new selection."""
         self.render(self.history.latest)
+
+    def settle(self) -> None:
+        """Apply the view-range changes a render left pending (pyqtgraph applies them lazily,
+        inside the paint, which then asks for a second paint), so each view paints once. Twice
+        over: a view's new range moves the views linked to it."""
+        import pyqtgraph as pg
+
+        views = [v for v in self.findChildren(pg.GraphicsView) if v.isVisible()]
+        for _ in range(2):
+            for view in views:
+                view.scene().prepareForPaint()
 
     # -- helpers -------------------------------------------------------------------
     def selected_layer(self, default_first: bool = True) -> str | None:

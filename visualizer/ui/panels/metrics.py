@@ -36,6 +36,9 @@ class MetricsPanel(Panel):
             plot.getPlotItem().setLabel("bottom", "")
         self.lr_plot.setXLink(self.loss_plot)
         self.lr_plot.setMaximumHeight(110)
+        for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
+            # one fixed width: the x axes line up, and new tick labels never re-lay the plots out
+            plot.getPlotItem().getAxis("left").setWidth(54)
 
         def curve(plot: pg.PlotWidget, color: tuple[int, int, int], name: str, symbol: str | None = None) -> pg.PlotDataItem:
             return plot.plot([], [], pen=pg.mkPen(color, width=1.5), name=name, symbol=symbol,
