@@ -1,8 +1,10 @@
 """The training loop: one batch per ``step()``, hyperparameter commands applied between steps.
 
-Per-step loss and accuracy stay on the device in a small buffer and reach the host
-only when someone calls :meth:`Trainer.drain_scalars`, so an uncaptured step never
-synchronises with the host.
+Per-step loss and accuracy stay on the device and reach the host only when someone
+calls :meth:`Trainer.drain_scalars`, so an uncaptured step never synchronises with the
+host. A step only copies its loss, logits and labels into a device buffer; accuracy is
+computed for many steps at once when the rows are read (on a 1 ms MLP step, computing
+it per step cost 5 % of the training speed).
 """
 from __future__ import annotations
 
@@ -105,7 +107,8 @@ class Trainer:
         self.commands: queue.SimpleQueue[Command] = queue.SimpleQueue()
         self.per_token = self.y_train.dim() > 1  # labels (N, T): one class per position
         self._initial_state = copy.deepcopy(self.model.state_dict())
-        self._buffer = torch.zeros((buffer_steps, 2), device=self.device)
+        self._max_block_steps = max(1, int(buffer_steps))
+        self._block: dict[str, torch.Tensor] | None = None  # per-step loss, logits, labels of recent steps
         self._start()
 
     # ----------------------------------------------------------------- lifecycle
@@ -117,8 +120,8 @@ class Trainer:
         self.samples_seen = 0
         self._perm = self._new_permutation()
         self._pos = 0
-        self._buffered = 0
-        self._host_chunks: list[np.ndarray] = []
+        self._buffered = 0  # steps in the current block
+        self._rows: list[torch.Tensor] = []  # (n, 2) device blocks of (loss, accuracy) not yet read
         self._lr_log: list[tuple[int, float]] = [(1, self.config.lr)]  # (first step, lr): lr moves only by command
         self._first_unread_step = 1
         self.optimizer = self._make_optimizer()
@@ -235,8 +238,7 @@ class Trainer:
         if observer is not None:
             observer.after_update(self.model)
         with torch.no_grad():
-            acc = (logits.argmax(-1) == y).float().mean()
-            self._record(loss, acc)  # a non-finite loss is found in these rows when they are read
+            self._record(loss, logits, y)  # a non-finite loss is found in these rows when they are read
         loss = loss.detach()
         self.step_count += 1
         return loss
@@ -249,39 +251,56 @@ class Trainer:
             done += 1
         return done
 
-    def _record(self, loss: torch.Tensor, acc: torch.Tensor) -> None:
-        if self._buffered == self._buffer.shape[0]:
-            self._flush()  # rare: nobody drained for buffer_steps steps
-        torch.stack((loss, acc), out=self._buffer[self._buffered])
+    _BLOCK_ELEMENTS = 1 << 20  # logits kept per block (4 MB of float32): long sequences get short blocks
+
+    def _record(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        """Copy the step's loss, logits and labels into the block (three device copies, no reduction)."""
+        block = self._block
+        if block is None or block["logits"].shape[1:] != logits.shape or self._buffered == block["loss"].shape[0]:
+            self._close_block()
+            steps = max(1, min(self._max_block_steps, self._BLOCK_ELEMENTS // max(1, logits.numel())))
+            block = self._block = {
+                "loss": torch.empty(steps, device=self.device),
+                "logits": torch.empty((steps, *logits.shape), device=self.device, dtype=logits.dtype),
+                "labels": torch.empty((steps, *y.shape), device=self.device, dtype=y.dtype),
+            }
+        i = self._buffered
+        block["loss"][i].copy_(loss)
+        block["logits"][i].copy_(logits)
+        block["labels"][i].copy_(y)
         self._buffered += 1
 
-    def _flush(self) -> None:
-        if self._buffered:
-            self._host_chunks.append(self._buffer[: self._buffered].cpu().numpy().astype(np.float64))
-            self._buffered = 0
+    def _close_block(self) -> None:
+        """Turn the block's steps into (loss, accuracy) rows on the device (no host sync)."""
+        n, block = self._buffered, self._block
+        if n and block is not None:
+            hits = (block["logits"][:n].argmax(-1) == block["labels"][:n]).reshape(n, -1)
+            self._rows.append(torch.stack((block["loss"][:n].float(), hits.float().mean(1)), 1))
+            if len(self._rows) > 64:  # nobody reads: keep one tensor, not thousands
+                self._rows = [torch.cat(self._rows)]
+        self._buffered = 0
 
     def take_scalar_rows(self) -> tuple[np.ndarray, list[Any], np.ndarray]:
-        """Steps, row blocks (host arrays, then a device tensor) and lrs since the last take.
+        """Steps, (loss, accuracy) row blocks as device tensors, and lrs since the last take.
 
-        The device block is a view of the buffer: copy it before the next step. Each row
-        is (train loss, train accuracy). Lets a capture fold the scalars into its one copy.
+        Lets a capture fold the scalars into its one device-to-host copy.
         """
-        parts: list[Any] = list(self._host_chunks)
-        if self._buffered:
-            parts.append(self._buffer[: self._buffered])
+        with torch.no_grad():
+            self._close_block()
+        parts: list[Any] = self._rows
         n = sum(int(p.shape[0]) for p in parts)
         steps = np.arange(self._first_unread_step, self._first_unread_step + n, dtype=np.int64)
         starts = np.array([first for first, _ in self._lr_log], dtype=np.int64)
         values = np.array([lr for _, lr in self._lr_log], dtype=np.float64)
         lrs = values[np.searchsorted(starts, steps, side="right") - 1]
         self._lr_log = self._lr_log[-1:]  # the lr in force from here on
-        self._host_chunks, self._buffered = [], 0
+        self._rows = []
         self._first_unread_step += n
         return steps, parts, lrs
 
     def discard_unread_scalars(self, next_step: int) -> None:
         """Forget the per-step scalars not yet read; the next ones read start at ``next_step``."""
-        self._host_chunks, self._buffered = [], 0
+        self._rows, self._buffered = [], 0
         self._first_unread_step = next_step
         self._lr_log = [(next_step, self.config.lr)]
 
