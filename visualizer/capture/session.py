@@ -92,7 +92,12 @@ def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) ->
     if kind == "inspect":
         from visualizer.capture.attention import inspect_job
 
-        return inspect_job(model, params["tokens"], x.device)
+        tokens = params.get("tokens")
+        if tokens is None:  # typed text for a model that carries its tokenizer
+            if not callable(getattr(model, "encode", None)):
+                raise ValueError("this model has no tokenizer: type its symbols instead")
+            tokens = model.encode(str(params.get("text", "")))
+        return inspect_job(model, tokens, x.device)
     if session.trainer.dataset.kind == "sequence" and kind in ANALYSIS_KINDS:
         raise ValueError(f"the {kind.replace('_', ' ')} analysis is not available for sequence data yet")
     if kind == "layer_probes":
@@ -225,6 +230,7 @@ class TrainingSession:
             attention_layers=list(self.attention_layers),
             recurrent_layers=list(self.recurrent_layers),
             patch_grid=getattr(t.model, "grid", None),
+            tokenizer=type(t.model.tokenizer).__name__ if getattr(t.model, "tokenizer", None) is not None else None,
         )
 
     # ------------------------------------------------------------ thread-safe controls

@@ -67,10 +67,22 @@ class TransformersModel(nn.Module):
         out = self.hf(input_ids=ids, attention_mask=mask, output_attentions=self.keep_weights, return_dict=True)
         if self.keep_weights:
             maps = getattr(out, "attentions", None) or ()
+            if not maps and self._forget_capture_hooks():  # a copy whose recording hooks were removed
+                out = self.hf(input_ids=ids, attention_mask=mask, output_attentions=True, return_dict=True)
+                maps = getattr(out, "attentions", None) or ()
             names = self._names if len(self._names) == len(maps) else [f"layer{i}" for i in range(len(maps))]
             self.last_weights = {n: a.detach() for n, a in zip(names, maps) if a is not None}
         logits = getattr(out, "logits", None)
         return logits if logits is not None else out.last_hidden_state
+
+    def _forget_capture_hooks(self) -> bool:
+        """Transformers records attentions with forward hooks it installs once and marks as installed;
+        an analysis copy (``capture.jobs.snapshot``) has its hooks removed, so clear the mark to have
+        them installed again. True if there was a mark to clear."""
+        marked = [m for m in self.hf.modules() if getattr(m, "_output_capturing_hooks_installed", False)]
+        for m in marked:
+            m._output_capturing_hooks_installed = False
+        return bool(marked)
 
     def symbols(self, ids: Any) -> list[str]:
         """The tokenizer's token for each id (or the ids as text without a tokenizer)."""
