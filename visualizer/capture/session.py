@@ -24,8 +24,8 @@ from visualizer.capture.alarms import AlarmTracker
 from visualizer.capture.attention import attention_modules, recurrent_modules, sequence_captures
 from visualizer.capture.divergence import Divergence, locate_nonfinite
 from visualizer.capture.layers import LayerInfo, discover_layers, first_tensor, parametrised
-from visualizer.capture.probes import (ActivationProbe, GradientProbe, PlaneProbe, filter_images, preserved_state,
-                                      weight_movement)
+from visualizer.capture.probes import (ActivationProbe, GradientProbe, PlaneProbe, filter_images, parameter_filters,
+                                      preserved_state, weight_movement)
 from visualizer.capture.transfer import to_host
 from visualizer.engine.snapshots import SnapshotKeeper
 from visualizer.engine.trainer import Trainer
@@ -490,6 +490,8 @@ class TrainingSession:
         now = time.monotonic()
         with torch.no_grad():
             filters = filter_images(model, self.layer_order, tuple(self.probe_x.shape[1:]))
+            if not filters and callable(getattr(model, "parametrised_modules", None)):  # TorchScript: no modules
+                filters = parameter_filters(model, tuple(self.probe_x.shape[1:]))
         tree: dict[str, Any] = {
             "acts": self.activation_probe.capture(model),
             "grads": grads,
