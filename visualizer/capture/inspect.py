@@ -42,7 +42,8 @@ def dataset_for(model: Any, data: Any = None, inputs: Any = None) -> Dataset:
     module = getattr(model, "module", model)
     desc = getattr(model, "description", {}) or {}
     if inputs is None and data is None and callable(getattr(module, "sample_ids", None)):
-        inputs = module.sample_ids()  # a Transformers model: a few sample sentences, tokenised
+        # a Transformers model: a few sample sentences, tokenised
+        return _inputs_dataset(model, module, module.sample_ids(), "sample sentences")
     if inputs is not None:
         return _inputs_dataset(model, module, inputs)
     if isinstance(data, (tuple, list)) and len(data) == 2:
@@ -72,7 +73,7 @@ def dataset_for(model: Any, data: Any = None, inputs: Any = None) -> Dataset:
                      + (f" and {classes} classes" if classes else "") + "; give the data to inspect it with")
 
 
-def _inputs_dataset(model: Any, module: nn.Module, inputs: Any) -> Dataset:
+def _inputs_dataset(model: Any, module: nn.Module, inputs: Any, name: str = "inputs") -> Dataset:
     """``inputs`` labelled by the model's own predictions: images, points, or token ids (N, T)."""
     x = torch.as_tensor(inputs)
     tokens = not x.is_floating_point()
@@ -98,8 +99,8 @@ def _inputs_dataset(model: Any, module: nn.Module, inputs: Any) -> Dataset:
         names = _token_names(model, module, out.shape[-1]) if tokens and out.dim() == 3 else None
     names = names or [str(i) for i in range(out.shape[-1])]
     if not tokens:
-        return Dataset("inputs", "image" if x.dim() == 4 else "plane", x, y, x, y, list(names))
-    return Dataset("inputs", "sequence", x, y, x, y, list(names), tokens=_token_names(model, module, None))
+        return Dataset(name, "image" if x.dim() == 4 else "plane", x, y, x, y, list(names))
+    return Dataset(name, "sequence", x, y, x, y, list(names), tokens=_token_names(model, module, None))
 
 
 def _token_names(model: Any, module: nn.Module, count: int | None) -> list[str] | None:

@@ -149,6 +149,13 @@ def _gap(cost: float, budget: float) -> float:
     return cost * (1.0 - budget) / budget if budget < 1 else 0.0
 
 
+def _tokenizer_name(tokenizer: Any) -> str | None:
+    """What to call a model's tokenizer: its folder's name, else its class; None without one."""
+    if tokenizer is None:
+        return None
+    return str(getattr(tokenizer, "name_or_path", "") or "").rstrip("/").rsplit("/", 1)[-1] or type(tokenizer).__name__
+
+
 class TrainingSession:
     """Ties a :class:`Trainer` to its probes and a :class:`Mailbox`."""
 
@@ -207,7 +214,7 @@ class TrainingSession:
         idx, labels, inputs = self._probe_static
         plane = self.plane_probe is not None
         return RunInfo(
-            model_name=type(t.model).__name__,
+            model_name=getattr(t.model, "display_name", None) or type(t.model).__name__,
             data_name=ds.name,
             data_kind=ds.kind,
             input_shape=tuple(ds.input_shape),
@@ -230,7 +237,7 @@ class TrainingSession:
             attention_layers=list(self.attention_layers),
             recurrent_layers=list(self.recurrent_layers),
             patch_grid=getattr(t.model, "grid", None),
-            tokenizer=type(t.model.tokenizer).__name__ if getattr(t.model, "tokenizer", None) is not None else None,
+            tokenizer=_tokenizer_name(getattr(t.model, "tokenizer", None)),
         )
 
     # ------------------------------------------------------------ thread-safe controls

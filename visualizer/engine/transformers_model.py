@@ -52,6 +52,7 @@ class TransformersModel(nn.Module):
         self.num_layers = int(getattr(config, "num_hidden_layers", 0) or 0)
         self.vocab_size = getattr(config, "vocab_size", None)
         self.init_scheme = "pretrained"
+        self.display_name = type(hf_model).__name__  # what the app calls the model
         self.keep_weights = False
         self.last_weights: dict[str, torch.Tensor] | None = None
         self._names = attention_names(self, self.num_layers) if self.num_layers else []

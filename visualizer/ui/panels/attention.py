@@ -70,7 +70,7 @@ class AttentionPanel(AnalysisPanel):
         self.grid.tile_clicked.connect(self._tile_clicked)
         self.grid.setMinimumWidth(160)
         self.map = TokenHeatmap(SEQUENTIAL, x_label="key (attended to)", y_label="query (attending)",
-                                bar_label="attention weight", value_name="weight")
+                                bar_label="attention weight", value_name="weight", x_angle=45)
         self.cls_view = ImageGrid(colorbar=False)
         self.cls_view.setToolTip("Left: the selected head's attention from the class token to each patch. "
                                  "Right: attention rollout through all layers (heads averaged, residual added).")
