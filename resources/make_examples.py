@@ -27,9 +27,11 @@ EXAMPLES: dict[str, tuple[dict, int]] = {
     "transformer-reverse": ({"model": "transformer", "data": "reverse",
                              "model_options": {"num_layers": 2, "num_heads": 2, "d_model": 32, "ff_width": 64},
                              "config": {"optimizer": "adam", "lr": 3e-3, "batch_size": 64}, "warmup": 50}, 800),
-    "vit-shapes": ({"model": "vit", "data": "shapes",
-                    "model_options": {"patch_size": 4, "num_layers": 2, "num_heads": 4, "d_model": 48, "ff_width": 96},
-                    "config": {"optimizer": "adam", "lr": 3e-3, "batch_size": 64}, "warmup": 100}, 1800),
+    # A ViT has no convolutional prior, so it needs more distinct images than a CNN: with the default 6000 it
+    # overfits near 0.64; with 24000 (3 s to generate) and 8x8 patches it passes 0.85 in 3500 steps.
+    "vit-shapes": ({"model": "vit", "data": "shapes", "data_options": {"n_train": 24000},
+                    "model_options": {"patch_size": 8, "num_layers": 3, "num_heads": 4, "d_model": 64, "ff_width": 128},
+                    "config": {"optimizer": "adam", "lr": 2e-3, "batch_size": 64}, "warmup": 150}, 3500),
 }
 
 

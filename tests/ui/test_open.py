@@ -131,6 +131,10 @@ def test_a_torchscript_model_says_what_cannot_be_shown(qtbot, window, tmp_path):
     panel = w.panels["filters"]
     panel.render(frame)
     assert panel.shown["layer"] == "features.0"
+    for key in ("gradients", "activations"):  # the panels that cannot work say why
+        w.docks[key].raise_()
+        w.panels[key].render(frame)
+        assert "cannot be hooked" in w.panels[key].caption.text(), key
 
 
 def test_the_describe_dialog_checks_and_saves_its_answers(qtbot, tmp_path):

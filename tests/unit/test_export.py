@@ -131,15 +131,29 @@ def test_shipped_examples_open_and_match_their_recorded_accuracy():
     from visualizer.examples import example_models
 
     examples = example_models()
-    assert {"cnn-shapes", "cnn-digits"} <= set(examples)
+    assert {"cnn-shapes", "cnn-digits", "transformer-reverse", "vit-shapes"} <= set(examples)
     from visualizer.engine.loading import load_model
 
-    loaded = load_model(examples["cnn-digits"])
-    ds = make_dataset(loaded.data_name, **loaded.description["data"]["params"])
-    with torch.no_grad():
-        acc = (loaded.module(ds.x_val).argmax(1) == ds.y_val).float().mean().item()
-    assert acc == pytest.approx(loaded.description["metrics"]["val_acc"], abs=1e-3)
+    for name in ("cnn-digits", "transformer-reverse", "vit-shapes"):
+        loaded = load_model(examples[name])
+        ds = make_dataset(loaded.data_name, **loaded.description["data"]["params"])
+        with torch.no_grad():
+            acc = (loaded.module(ds.x_val).argmax(-1) == ds.y_val).float().mean().item()
+        assert acc == pytest.approx(loaded.description["metrics"]["val_acc"], abs=1e-3), name
     assert all(p.stat().st_size < 2_000_000 for p in examples.values())
+
+
+def test_the_transformer_example_attends_along_the_anti_diagonal():
+    import visualizer
+    from visualizer.capture.attention import antidiagonal_share
+    from visualizer.examples import example_models
+
+    loaded = visualizer.load_model(example_models()["transformer-reverse"])
+    x = make_dataset("reverse", **loaded.description["data"]["params"]).x_val[:64]
+    maps = {k: v for k, v in visualizer.internals(loaded, x).items() if k.startswith("attention/")}
+    # reversing needs some head to look at position T-1-t from position t
+    best = max(antidiagonal_share(v[:, h]) for v in maps.values() for h in range(v.shape[1]))
+    assert best > 0.9
 
 
 def test_image_and_array_inputs_refuse_damaged_files_in_one_line(tmp_path):
