@@ -475,13 +475,13 @@ class TrainingSession:
         For a model that is inspected, not trained: the gradient panels show which layers the
         chosen inputs would change, and how much, without taking a step.
         """
-        import torch.nn.functional as F
+        from visualizer.engine.trainer import token_loss
 
         model = self.trainer.model
         t0 = time.perf_counter()
         with preserved_state(model, self.trainer.device):
             model.zero_grad(set_to_none=True)
-            F.cross_entropy(first_tensor(model(self.probe_x)), self.probe_y).backward()
+            token_loss(first_tensor(model(self.probe_x)), self.probe_y).backward()  # per-token tasks too
             self.gradient_probe.after_backward(model)
         model.zero_grad(set_to_none=True)
         self._force = True
