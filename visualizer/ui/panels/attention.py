@@ -209,8 +209,8 @@ class AttentionPanel(AnalysisPanel):
         tiles = np.stack([overlay(image, cls), overlay(image, rollout)]).astype(np.float32)
         self.cls_view.set_tiles(tiles, (0.0, 1.0), cols=2, pad=2)
         layer, head = self.selected_head()
-        self.cls_view.plot.setTitle(f"class token → patches ({layer}, head {head}) | rollout, all layers",
-                                    size="9pt")
+        self.cls_view.plot.setTitle(f"left: class token → patches ({layer}, head {head})<br>"
+                                    "right: attention rollout through all layers", size="9pt")
         self.cls_view.setToolTip("Bright patches are attended to. Left: the selected head's attention from the "
                                  "class token. Right: attention rollout through all layers (heads averaged, "
                                  "residual added).")
