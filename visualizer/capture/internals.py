@@ -8,6 +8,7 @@ hooks are removed afterwards.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -38,7 +39,7 @@ def _device(model: nn.Module) -> torch.device:
 
 
 def prepare_inputs(model: Any, inputs: Any) -> torch.Tensor:
-    """Tensors, numpy arrays, token ids or text as a batch of model inputs.
+    """Tensors, numpy arrays, token ids (or a tokenizer's dict) or text as a batch of model inputs.
 
     Text is tokenised with a Transformers model's tokenizer, or encoded symbol by symbol
     with the token symbols of the built-in sequence dataset the model was trained on.
@@ -48,6 +49,10 @@ def prepare_inputs(model: Any, inputs: Any) -> torch.Tensor:
     module = getattr(model, "module", model)
     if isinstance(inputs, str) or (isinstance(inputs, (list, tuple)) and inputs and all(isinstance(s, str) for s in inputs)):
         return _encode_texts(model, module, [inputs] if isinstance(inputs, str) else list(inputs))
+    if isinstance(inputs, Mapping):  # a tokenizer's output: the ids (the attention mask is rebuilt from the padding)
+        if "input_ids" not in inputs:
+            raise ValueError(f"token inputs need 'input_ids'; got {', '.join(map(str, inputs)) or 'an empty dict'}")
+        inputs = inputs["input_ids"]
     x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
     if x.is_floating_point():
         x = x.float()
