@@ -47,6 +47,16 @@ def test_a_transformers_folder_opens_and_shows_attention_for_typed_text(qtbot, w
         assert w.opener.open_path(tmp_path / "bert")
     assert w.run.tokenizer and w.run.attention_layers == ["bert.encoder.layer.0.attention",
                                                           "bert.encoder.layer.1.attention"]
+    qtbot.waitUntil(lambda: w.history.latest is not None and bool(w.history.latest.attention), timeout=30_000)
+    attention = w.panels["attention"]
+    w.docks["attention"].raise_()
+    pad = tokenizer.pad_token_id
+    for sample in range(len(w.run.probe_inputs)):  # sample sentences: padding trimmed off the maps
+        w.selection.set(sample=sample)
+        attention.render(w.history.latest)
+        ids = [int(i) for i in w.run.probe_inputs[sample] if int(i) != pad]
+        assert attention.shown["symbols"] == tokenizer.convert_ids_to_tokens(ids)
+    w.selection.set(sample=0)
     _type(qtbot, w, "the cat sat on the mat")
     enc = tokenizer(["the cat sat on the mat"], return_tensors="pt")
     with torch.no_grad():
@@ -55,7 +65,6 @@ def test_a_transformers_folder_opens_and_shows_attention_for_typed_text(qtbot, w
     inspect = w.panels["inspect_input"]
     np.testing.assert_array_equal(inspect.shown["tokens"], enc["input_ids"][0].numpy())
     np.testing.assert_allclose(inspect.shown["probs"], torch.softmax(reference.logits[0], -1).numpy(), rtol=1e-4, atol=1e-6)
-    attention = w.panels["attention"]
     attention.render(w.history.latest)
     qtbot.waitUntil(lambda: attention.shown.get("typed"), timeout=10_000)
     assert attention.shown["symbols"] == expected_tokens

@@ -157,6 +157,9 @@ class AttentionPanel(AnalysisPanel):
             what = f"the typed sequence “{' '.join(symbols)}”"
         else:
             maps = [np.asarray(frame.attention[n][sample], np.float32) for n in self._layers if n in frame.attention]
+            if self.run.tokenizer:  # padded sample sentences: masked padding keys get no attention, trim them
+                keep = max(1, int(np.count_nonzero(maps[0].sum((0, 1)) > 0)))
+                maps = [m[:, :keep, :keep] for m in maps]
             symbols = None
             what = f"probe sample {sample} at step {frame.step}"
         self._heads = maps[0].shape[0]
