@@ -20,6 +20,7 @@ from visualizer.capture.attention import attention_modules, capture_attention
 from visualizer.capture.layers import discover_layers, first_tensor
 from visualizer.capture.probes import preserved_state, record_outputs
 
+
 @dataclass
 class Capture:
     """Arrays by key, and one line per thing that could not be captured."""

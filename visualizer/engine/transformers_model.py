@@ -56,6 +56,18 @@ class TransformersModel(nn.Module):
         self.keep_weights = False
         self.last_weights: dict[str, torch.Tensor] | None = None
         self._names = attention_names(self, self.num_layers) if self.num_layers else []
+        self.spec = {"arch": self.display_name, "head": self._has_head()}  # "head": whether it predicts anything
+
+    def _has_head(self) -> bool:
+        """Whether the model returns logits (a classification or language-model head), from one token."""
+        p = next(self.hf.parameters(), None)
+        one = torch.full((1, 1), self.pad_id if self.pad_id is not None else 0, dtype=torch.long,
+                         device=p.device if p is not None else "cpu")
+        with torch.no_grad():
+            try:
+                return getattr(self.hf(input_ids=one, return_dict=True), "logits", None) is not None
+            except Exception:  # noqa: BLE001 - a model that cannot run on one token: assume a head
+                return True
 
     def attention_layer_names(self) -> list[str]:
         """One name per attention layer (what ``last_weights`` is keyed by)."""

@@ -171,7 +171,11 @@ class InspectInputPanel(AnalysisPanel):
         symbols = [run.tokens[i] for i in ids]
         probs = np.asarray(result["probs"], np.float32)
         self.body.show_content()
-        if probs.ndim == 2:
+        if run.tokenizer and run.spec.get("head") is False:  # a bare encoder: nothing to predict
+            self.predictions.setText(f"<b>{' '.join(symbols)}</b>: this model has no prediction head, so only its "
+                                     "attention and activations are shown.")
+            self.bars.setVisible(False)
+        elif probs.ndim == 2:
             self.predictions.setText(prediction_table(symbols, probs, run.class_names))
             self.bars.setVisible(False)
         else:
