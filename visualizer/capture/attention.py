@@ -1,8 +1,10 @@
 """Attention maps and recurrent states of a probe batch, captured from outside the model.
 
 ``capture_attention`` reads every attention module: our ``SelfAttention`` (its
-``keep_weights`` flag makes it compute and keep the weights for one forward pass) and
-PyTorch's ``nn.MultiheadAttention`` (called with ``need_weights`` for that pass).
+``keep_weights`` flag makes it compute and keep the weights for one forward pass),
+PyTorch's ``nn.MultiheadAttention`` (called with ``need_weights`` for that pass), and any
+module that reports its own maps (``attention_layer_names()``, ``keep_weights``,
+``last_weights``: a wrapped Transformers model asking for ``output_attentions``).
 ``capture_recurrent`` records the hidden-state sequence of every ``nn.RNN``/``nn.LSTM``/
 ``nn.GRU`` and recomputes the gates of single-layer, one-directional LSTMs and GRUs from
 their weights. Flags and hooks are always removed in ``finally``; the forward runs in
