@@ -26,7 +26,9 @@ def load_model(path: Any, trust: bool = False, **answers: Any) -> Any:
 
 def internals(model: Any, inputs: Any, layers: Any = None, attribution: Any = (), target: Any = None) -> dict[str, Any]:
     """``{"output", "activations/<layer>", "attention/<layer>", "attribution/<method>", ...}`` as numpy
-    arrays for ``inputs``; ``model`` is an ``nn.Module`` or what :func:`load_model` returned."""
+    arrays for ``inputs`` (a batch of tensors or arrays, token ids (N, T), or text: tokenised by a
+    Transformers model's tokenizer or encoded with a built-in sequence dataset's symbols);
+    ``model`` is an ``nn.Module`` or what :func:`load_model` returned."""
     from visualizer.capture.internals import capture as _capture
 
     return _capture(model, inputs, layers=layers, attribution=attribution, target=target)

@@ -49,10 +49,13 @@ def add_model_commands(sub: argparse._SubParsersAction) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--data", choices=DATASETS, help="built-in dataset: its first validation samples")
     source.add_argument("--input", metavar="FILE", help="an image (PNG/JPEG, resized to the model's input) or a .npy array")
-    source.add_argument("--text", help="text for a Transformers model (tokenised with its tokenizer)")
+    source.add_argument("--text", help="text: tokenised with a Transformers model's tokenizer, or symbol by symbol "
+                                       "for a model trained on a built-in sequence dataset (e.g. '3 1 4 1')")
     p.add_argument("--samples", type=_positive_int, default=16, help="samples taken from --data (default 16)")
     p.add_argument("--attribution", action="append", default=[], metavar="METHOD",
-                   help="attribution method, e.g. saliency or integrated_gradients (repeatable)")
+                   help="attribution method: saliency, integrated_gradients, gradient_shap, deeplift, occlusion, "
+                        "grad_cam or smoothgrad (repeatable; token inputs: saliency, integrated_gradients, "
+                        "deeplift, occlusion)")
     p.add_argument("--target", type=int, help="class to attribute (default: the predicted class)")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="where to write the arrays")
     p.set_defaults(func=cmd_export)

@@ -116,13 +116,25 @@ def test_a_torchscript_model_says_what_cannot_be_shown(qtbot, window, tmp_path):
     w = window
     torch.manual_seed(0)
     path = tmp_path / "own.ts"
-    torch.jit.save(torch.jit.script(Own().eval()), str(path))
+    own = Own().eval()
+    torch.jit.save(torch.jit.script(own), str(path))
     from visualizer.engine.loading import write_sidecar
 
     write_sidecar(path, {"data": "digits"})
     _open(qtbot, w, path)
     assert w.history.latest.layer_order == ["output"]
     assert "forward hooks cannot be attached" in w.statusBar().currentMessage()
+    # the kernels are read from the parameters even without hooks, and the Filters panel draws them
+    frame = w.history.latest
+    np.testing.assert_allclose(frame.filters["features.0"], own.features[0].weight.detach().mean(1).numpy(), rtol=1e-6)
+    w.docks["filters"].raise_()
+    panel = w.panels["filters"]
+    panel.render(frame)
+    assert panel.shown["layer"] == "features.0"
+    for key in ("gradients", "activations"):  # the panels that cannot work say why
+        w.docks[key].raise_()
+        w.panels[key].render(frame)
+        assert "cannot be hooked" in w.panels[key].caption.text(), key
 
 
 def test_the_describe_dialog_checks_and_saves_its_answers(qtbot, tmp_path):

@@ -131,15 +131,29 @@ def test_shipped_examples_open_and_match_their_recorded_accuracy():
     from visualizer.examples import example_models
 
     examples = example_models()
-    assert {"cnn-shapes", "cnn-digits"} <= set(examples)
+    assert {"cnn-shapes", "cnn-digits", "transformer-reverse", "vit-shapes"} <= set(examples)
     from visualizer.engine.loading import load_model
 
-    loaded = load_model(examples["cnn-digits"])
-    ds = make_dataset(loaded.data_name, **loaded.description["data"]["params"])
-    with torch.no_grad():
-        acc = (loaded.module(ds.x_val).argmax(1) == ds.y_val).float().mean().item()
-    assert acc == pytest.approx(loaded.description["metrics"]["val_acc"], abs=1e-3)
+    for name in ("cnn-digits", "transformer-reverse", "vit-shapes"):
+        loaded = load_model(examples[name])
+        ds = make_dataset(loaded.data_name, **loaded.description["data"]["params"])
+        with torch.no_grad():
+            acc = (loaded.module(ds.x_val).argmax(-1) == ds.y_val).float().mean().item()
+        assert acc == pytest.approx(loaded.description["metrics"]["val_acc"], abs=1e-3), name
     assert all(p.stat().st_size < 2_000_000 for p in examples.values())
+
+
+def test_the_transformer_example_attends_along_the_anti_diagonal():
+    import visualizer
+    from visualizer.capture.attention import antidiagonal_share
+    from visualizer.examples import example_models
+
+    loaded = visualizer.load_model(example_models()["transformer-reverse"])
+    x = make_dataset("reverse", **loaded.description["data"]["params"]).x_val[:64]
+    maps = {k: v for k, v in visualizer.internals(loaded, x).items() if k.startswith("attention/")}
+    # reversing needs some head to look at position T-1-t from position t
+    best = max(antidiagonal_share(v[:, h]) for v in maps.values() for h in range(v.shape[1]))
+    assert best > 0.9
 
 
 def test_image_and_array_inputs_refuse_damaged_files_in_one_line(tmp_path):
@@ -173,3 +187,96 @@ def test_export_of_a_state_dict_with_its_architecture_on_the_command_line(tmp_pa
     with torch.no_grad():
         np.testing.assert_allclose(np.load(out)["output"], model(ds.x_val[:5]).numpy(), rtol=1e-5, atol=1e-6)
     assert main(["export", str(tmp_path / "weights.pt"), "--data", "digits", "--out", str(out)]) == 2
+
+
+# ----------------------------------------------------------------------------- sequence models, Grad-CAM
+@pytest.fixture(scope="module")
+def reverse_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    ds = make_dataset("reverse", n_train=64, n_val=32)
+    model = build_model("transformer", ds.input_shape, ds.num_classes, vocab_size=len(ds.tokens), num_layers=2,
+                        num_heads=2, d_model=16, ff_width=32).eval()
+    path = save_checkpoint(tmp_path_factory.mktemp("seq") / "reverse.safetensors", model,
+                           {"model": model.spec, "data": ds.describe()})
+    return path, model, ds
+
+
+def _attention_by_hand(model, ids: torch.Tensor) -> dict[str, np.ndarray]:
+    """softmax(Q K^T / sqrt(d)) per head, from the q/k Linear weights applied to each block's normalised input."""
+    maps = {}
+    with torch.no_grad():
+        h = model.embed(ids) + model.pos_embed(torch.arange(ids.shape[1]))
+        for k in range(1, model.num_layers + 1):
+            block = getattr(model, f"block{k}")
+            a = block.norm1(h)
+            n, t, d = a.shape
+            heads = block.attn.num_heads
+            q = (a @ block.attn.q.weight.T + block.attn.q.bias).view(n, t, heads, d // heads).transpose(1, 2)
+            kk = (a @ block.attn.k.weight.T + block.attn.k.bias).view(n, t, heads, d // heads).transpose(1, 2)
+            maps[f"block{k}.attn"] = torch.softmax(q @ kk.transpose(-1, -2) / (d // heads) ** 0.5, -1).numpy()
+            h = block(h)
+    return maps
+
+
+def test_export_of_our_transformer_writes_hand_checked_attention_and_complete_ig(tmp_path, reverse_checkpoint, capsys):
+    path, model, ds = reverse_checkpoint
+    out = tmp_path / "text.npz"
+    code = main(["export", str(path), "--text", "3 1 4 1 5 9 2 6", "--attribution", "integrated_gradients",
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    arrays = np.load(out)
+    ids = torch.tensor([[3, 1, 4, 1, 5, 9, 2, 6]])  # the dataset's symbols are the digits themselves
+    assert ds.tokens[:10] == [str(d) for d in range(10)]
+    for name, expected in _attention_by_hand(model, ids).items():
+        np.testing.assert_allclose(arrays[f"attention/{name}"], expected, rtol=1e-4, atol=1e-6)
+    with torch.no_grad():
+        logits = model(ids)
+        base = model(torch.zeros_like(ids))
+    np.testing.assert_allclose(arrays["output"], logits.numpy(), rtol=1e-5, atol=1e-6)
+    # one score per token, for the predicted class at the last position; completeness against id 0 everywhere
+    values = arrays["attribution/integrated_gradients"]
+    assert values.shape == (1, 8)
+    target = int(logits[0, -1].argmax())
+    gap = float(logits[0, -1, target] - base[0, -1, target])
+    assert values.sum() == pytest.approx(gap, abs=0.05 * abs(gap) + 1e-3)
+    delta = arrays["attribution_delta/integrated_gradients"]
+    assert delta.shape == (1,) and abs(float(delta[0])) < 0.05 * abs(gap) + 1e-3
+
+
+def test_export_with_data_of_a_sequence_model_and_unknown_symbols(tmp_path, reverse_checkpoint):
+    path, model, ds = reverse_checkpoint
+    out = tmp_path / "data.npz"
+    assert main(["export", str(path), "--data", "reverse", "--samples", "4", "--out", str(out)]) == 0
+    arrays = np.load(out)
+    x = make_dataset("reverse", **ds.params).x_val[:4]
+    for name, expected in _attention_by_hand(model, x).items():
+        np.testing.assert_allclose(arrays[f"attention/{name}"], expected, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(arrays[f"attention/{name}"].sum(-1), 1.0, rtol=1e-5)
+    result = _run("export", str(path), "--text", "3 1 x", "--out", str(tmp_path / "bad.npz"))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1 and "unknown symbol 'x'" in lines[0], result.stderr
+    assert not (tmp_path / "bad.npz").exists()
+
+
+def test_export_grad_cam_of_a_cnn_has_the_input_spatial_shape(tmp_path, digits_checkpoint):
+    import torch.nn.functional as F
+
+    path, model, ds = digits_checkpoint
+    out = tmp_path / "cam.npz"
+    assert main(["export", str(path), "--data", "digits", "--samples", "3", "--attribution", "grad_cam",
+                 "--out", str(out)]) == 0
+    cam = np.load(out)["attribution/grad_cam"]
+    assert cam.shape == (3, 1, 8, 8)
+    # Grad-CAM by hand at the last conv: ReLU(sum_c mean(dy/dA_c) * A_c), upsampled bilinearly to 8x8
+    x = ds.x_val[:3]
+    kept = {}
+    handle = model.block2.conv.register_forward_hook(lambda m, i, o: kept.update(a=o))
+    try:
+        logits = model(x)
+    finally:
+        handle.remove()
+    pred = logits.argmax(1)
+    (grad,) = torch.autograd.grad(logits.gather(1, pred[:, None]).sum(), kept["a"])
+    raw = torch.relu((grad.mean((2, 3), keepdim=True) * kept["a"]).sum(1, keepdim=True)).detach()
+    expected = F.interpolate(raw, size=(8, 8), mode="bilinear")
+    np.testing.assert_allclose(cam, expected.numpy(), rtol=1e-4, atol=1e-6)

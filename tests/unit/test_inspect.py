@@ -62,3 +62,16 @@ def test_gradients_for_the_probe_inputs_without_a_step():
         module = dict(reference.named_modules())[name]
         expected = torch.cat([p.grad.flatten() for p in module.parameters(recurse=False)]).norm().item()
         assert frame.gradients[name].grad_norm == pytest.approx(expected, rel=1e-4)
+
+
+def test_gradients_without_a_step_for_a_per_token_model():
+    import torch.nn.functional as F
+
+    path = example_models()["transformer-reverse"]
+    session = inspect_session(load_model(path), settings=FAST)
+    frame = session.capture_gradients()  # logits (N, T, K) against labels (N, T)
+    reference = load_model(path).module.eval()
+    logits = reference(session.probe_x)
+    F.cross_entropy(logits.flatten(0, 1), session.probe_y.flatten()).backward()
+    expected = torch.cat([p.grad.flatten() for p in reference.head.parameters()]).norm().item()
+    assert frame.gradients["head"].grad_norm == pytest.approx(expected, rel=1e-4)

@@ -328,3 +328,18 @@ def test_exported_convolutions_keep_their_receptive_fields(tmp_path):
     exported = load_model(tmp_path / "rf.pt2").module
     for layer in ("0", "2", "3", "4"):
         assert receptive_field(exported, layer, (1, 32, 32)) == receptive_field(model, layer, (1, 32, 32)), layer
+
+
+def test_a_transformers_encoder_without_a_head_gives_its_hidden_states(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    classifier, tokenizer = _tiny_bert(tmp_path / "bert")
+    transformers.BertModel(classifier.config).save_pretrained(tmp_path / "bare")  # the same config, no head
+    tokenizer.save_pretrained(tmp_path / "bare")
+    reference = transformers.BertModel.from_pretrained(tmp_path / "bare", attn_implementation="eager").eval()
+    loaded = load_model(tmp_path / "bare")
+    assert loaded.module.spec["head"] is False and load_model(tmp_path / "bert").module.spec["head"] is True
+    enc = tokenizer(["the cat sat"], return_tensors="pt")
+    with torch.no_grad():
+        expected = reference(**enc).last_hidden_state
+    np.testing.assert_allclose(capture_internals(loaded, "the cat sat").arrays["output"], expected.numpy(),
+                               rtol=1e-5, atol=1e-6)

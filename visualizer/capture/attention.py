@@ -1,8 +1,10 @@
 """Attention maps and recurrent states of a probe batch, captured from outside the model.
 
 ``capture_attention`` reads every attention module: our ``SelfAttention`` (its
-``keep_weights`` flag makes it compute and keep the weights for one forward pass) and
-PyTorch's ``nn.MultiheadAttention`` (called with ``need_weights`` for that pass).
+``keep_weights`` flag makes it compute and keep the weights for one forward pass),
+PyTorch's ``nn.MultiheadAttention`` (called with ``need_weights`` for that pass), and any
+module that reports its own maps (``attention_layer_names()``, ``keep_weights``,
+``last_weights``: a wrapped Transformers model asking for ``output_attentions``).
 ``capture_recurrent`` records the hidden-state sequence of every ``nn.RNN``/``nn.LSTM``/
 ``nn.GRU`` and recomputes the gates of single-layer, one-directional LSTMs and GRUs from
 their weights. Flags and hooks are always removed in ``finally``; the forward runs in
@@ -21,9 +23,25 @@ from visualizer.capture.probes import preserved_state
 from visualizer.engine.models.attention import SelfAttention
 
 
+def _reporters(model: nn.Module) -> dict[str, nn.Module]:
+    """Modules that report their own attention maps (``attention_layer_names()``, ``keep_weights``,
+    ``last_weights`` {name: weights}), e.g. a wrapped Transformers model; by module name."""
+    return {n: m for n, m in model.named_modules() if callable(getattr(m, "attention_layer_names", None))}
+
+
+def _joined(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
 def attention_modules(model: nn.Module) -> list[str]:
-    """Names of the attention modules in ``model`` that :func:`capture_attention` can read."""
-    return [n for n, m in model.named_modules() if isinstance(m, (SelfAttention, nn.MultiheadAttention))]
+    """Names of the attention layers in ``model`` that :func:`capture_attention` can read."""
+    names = []
+    for n, m in model.named_modules():
+        if isinstance(m, (SelfAttention, nn.MultiheadAttention)):
+            names.append(n)
+        elif callable(getattr(m, "attention_layer_names", None)):
+            names.extend(_joined(n, a) for a in m.attention_layer_names())
+    return names
 
 
 def recurrent_modules(model: nn.Module) -> list[str]:
@@ -39,6 +57,7 @@ def record_attention(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tens
     modules = dict(model.named_modules())
     ours = [n for n, m in modules.items() if isinstance(m, SelfAttention)]
     theirs = [n for n, m in modules.items() if isinstance(m, nn.MultiheadAttention)]
+    reporters = _reporters(model)
     weights: dict[str, torch.Tensor] = {}
     handles = []
 
@@ -54,7 +73,7 @@ def record_attention(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tens
 
     fast_path = torch.backends.mha.get_fastpath_enabled()
     try:
-        for n in ours:
+        for n in ours + list(reporters):
             modules[n].keep_weights = True
         for n in theirs:
             handles.append(modules[n].register_forward_pre_hook(want_weights, with_kwargs=True))
@@ -65,14 +84,16 @@ def record_attention(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tens
         for n in ours:
             if modules[n].last_weights is not None:
                 weights[n] = modules[n].last_weights
+        for n, m in reporters.items():
+            weights.update({_joined(n, a): w for a, w in (m.last_weights or {}).items()})
     finally:
         torch.backends.mha.set_fastpath_enabled(fast_path)
-        for n in ours:
+        for n in ours + list(reporters):
             modules[n].keep_weights = False
             modules[n].last_weights = None
         for h in handles:
             h.remove()
-    return out, {n: weights[n] for n in ours + theirs if n in weights}
+    return out, {n: weights[n] for n in attention_modules(model) if n in weights}
 
 
 def capture_attention(model: nn.Module, inputs: torch.Tensor) -> dict[str, np.ndarray]:

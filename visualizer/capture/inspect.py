@@ -41,15 +41,11 @@ def dataset_for(model: Any, data: Any = None, inputs: Any = None) -> Dataset:
     built-in set whose input shape fits. ValueError with a one-line message if none fits."""
     module = getattr(model, "module", model)
     desc = getattr(model, "description", {}) or {}
+    if inputs is None and data is None and callable(getattr(module, "sample_ids", None)):
+        # a Transformers model: a few sample sentences, tokenised
+        return _inputs_dataset(model, module, module.sample_ids(), "sample sentences")
     if inputs is not None:
-        x = torch.as_tensor(inputs).float()
-        with torch.no_grad():
-            was = module.training
-            module.eval()
-            y = module(x.to(next(module.parameters()).device)).argmax(-1).cpu()
-            module.train(was)
-        names = getattr(model, "class_names", None) or [str(i) for i in range(int(y.max()) + 1)]
-        return Dataset("inputs", "image" if x.dim() == 4 else "plane", x, y, x, y, list(names))
+        return _inputs_dataset(model, module, inputs)
     if isinstance(data, (tuple, list)) and len(data) == 2:
         x, y = (torch.as_tensor(d) for d in data)
         names = getattr(model, "class_names", None) or [str(i) for i in range(int(y.max()) + 1)]
@@ -75,6 +71,52 @@ def dataset_for(model: Any, data: Any = None, inputs: Any = None) -> Dataset:
                 return ds
     raise ValueError(f"no built-in dataset has inputs of shape {tuple(shape)}"
                      + (f" and {classes} classes" if classes else "") + "; give the data to inspect it with")
+
+
+def _inputs_dataset(model: Any, module: nn.Module, inputs: Any, name: str = "inputs") -> Dataset:
+    """``inputs`` labelled by the model's own predictions: images, points, or token ids (N, T)."""
+    x = torch.as_tensor(inputs)
+    tokens = not x.is_floating_point()
+    x = x.long() if tokens else x.float()
+    if tokens and x.dim() != 2:
+        raise ValueError(f"token inputs must be ids of shape (N, T), got {tuple(x.shape)}")
+    with torch.no_grad():
+        was = module.training
+        module.eval()
+        try:
+            out = module(x.to(next(module.parameters()).device))
+        except Exception as exc:  # noqa: BLE001 - any failure here is inputs the model cannot take
+            raise ValueError(f"the model cannot run on inputs of shape {tuple(x.shape)}: "
+                             f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        finally:
+            module.train(was)
+    from visualizer.capture.layers import first_tensor
+
+    out = first_tensor(out)
+    y = out.argmax(-1).cpu()
+    names = getattr(model, "class_names", None)
+    if not names or len(names) != out.shape[-1]:
+        names = _token_names(model, module, out.shape[-1]) if tokens and out.dim() == 3 else None
+    names = names or [str(i) for i in range(out.shape[-1])]
+    if not tokens:
+        return Dataset(name, "image" if x.dim() == 4 else "plane", x, y, x, y, list(names))
+    return Dataset(name, "sequence", x, y, x, y, list(names), tokens=_token_names(model, module, None))
+
+
+def _token_names(model: Any, module: nn.Module, count: int | None) -> list[str] | None:
+    """The symbol of each token id: the tokenizer's vocabulary, the training data's symbols, or the ids."""
+    symbols = getattr(module, "symbols", None)
+    vocab = getattr(module, "vocab_size", None) or next(
+        (m.num_embeddings for m in module.modules() if isinstance(m, nn.Embedding)), None)
+    size = count or vocab
+    if size is None:
+        return None
+    if callable(symbols):
+        return symbols(range(size))
+    known = getattr(model, "tokens", None)
+    if known and len(known) >= size:
+        return list(known[:size])
+    return [str(i) for i in range(size)]
 
 
 def inspect_session(model: Any, data: Any = None, inputs: Any = None, freeze: Sequence[str] = (),

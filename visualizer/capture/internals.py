@@ -8,6 +8,7 @@ hooks are removed afterwards.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -15,10 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from visualizer.capture.attention import attention_modules, capture_attention
 from visualizer.capture.layers import discover_layers, first_tensor
 from visualizer.capture.probes import preserved_state, record_outputs
-
-LOCAL_ATTRIBUTION = ("saliency", "integrated_gradients")
 
 
 @dataclass
@@ -39,22 +39,21 @@ def _device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-def prepare_inputs(model: Any, inputs: Any) -> torch.Tensor | dict[str, torch.Tensor]:
-    """Tensors, numpy arrays, token dicts or text (with a loaded model's tokenizer) as model inputs.
+def prepare_inputs(model: Any, inputs: Any) -> torch.Tensor:
+    """Tensors, numpy arrays, token ids (or a tokenizer's dict) or text as a batch of model inputs.
 
-    ValueError with a one-line message when the inputs do not fit the model's input shape.
+    Text is tokenised with a Transformers model's tokenizer, or encoded symbol by symbol
+    with the token symbols of the built-in sequence dataset the model was trained on.
+    ValueError with a one-line message when the inputs do not fit the model.
     """
-    tokenizer = getattr(model, "tokenizer", None)
     shape = getattr(model, "input_shape", None)
     module = getattr(model, "module", model)
     if isinstance(inputs, str) or (isinstance(inputs, (list, tuple)) and inputs and all(isinstance(s, str) for s in inputs)):
-        if tokenizer is None:
-            raise ValueError("text input needs a model with a tokenizer (a Transformers folder)")
-        texts = [inputs] if isinstance(inputs, str) else list(inputs)
-        enc = tokenizer(texts, return_tensors="pt", padding=True)
-        return {k: v.to(_device(module)) for k, v in enc.items()}
-    if isinstance(inputs, dict):
-        return {k: torch.as_tensor(v).to(_device(module)) for k, v in inputs.items()}
+        return _encode_texts(model, module, [inputs] if isinstance(inputs, str) else list(inputs))
+    if isinstance(inputs, Mapping):  # a tokenizer's output: the ids (the attention mask is rebuilt from the padding)
+        if "input_ids" not in inputs:
+            raise ValueError(f"token inputs need 'input_ids'; got {', '.join(map(str, inputs)) or 'an empty dict'}")
+        inputs = inputs["input_ids"]
     x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
     if x.is_floating_point():
         x = x.float()
@@ -62,7 +61,8 @@ def prepare_inputs(model: Any, inputs: Any) -> torch.Tensor | dict[str, torch.Te
         shape = tuple(shape)
         if tuple(x.shape) == shape:
             x = x[None]
-        if tuple(x.shape[1:]) != shape:
+        if tuple(x.shape[1:]) != shape and not (len(shape) == 1 and x.dim() == 2 and not x.is_floating_point()
+                                                 and x.shape[1] <= shape[0]):
             raise ValueError(f"inputs of shape {tuple(x.shape)} do not fit the model, which takes (N, {', '.join(map(str, shape))})")
     norm = getattr(model, "normalisation", None)
     if norm and x.is_floating_point() and x.dim() == 4:
@@ -70,6 +70,30 @@ def prepare_inputs(model: Any, inputs: Any) -> torch.Tensor | dict[str, torch.Te
         std = torch.tensor(norm.get("std", [1.0]), dtype=x.dtype).view(1, -1, 1, 1)
         x = (x - mean) / std
     return x.to(_device(module))
+
+
+def _encode_texts(model: Any, module: nn.Module, texts: list[str]) -> torch.Tensor:
+    """(N, T) token ids for ``texts``: the model's tokenizer (padded), or the dataset's symbols."""
+    if callable(getattr(module, "encode", None)) and getattr(module, "tokenizer", None) is not None:
+        rows = [module.encode(t) for t in texts]
+        pad = module.pad_id if module.pad_id is not None else 0
+    else:
+        symbols = getattr(model, "tokens", None)
+        if not symbols:
+            raise ValueError("text input needs a model with a tokenizer (a Transformers folder) or one trained on "
+                             "a built-in sequence dataset")
+        from visualizer.engine.data.sequences import encode
+
+        rows = [encode(symbols, t) for t in texts]
+        limit = (getattr(model, "input_shape", None) or (None,))[0] or getattr(module, "max_len", None)
+        if limit is not None and max(len(r) for r in rows) > limit:
+            raise ValueError(f"the text has {max(len(r) for r in rows)} symbols; this model takes at most {limit}")
+        if len({len(r) for r in rows}) > 1:
+            raise ValueError("give texts of one length (the model has no padding symbol)")
+        pad = 0
+    length = max(len(r) for r in rows)
+    ids = torch.tensor([r + [pad] * (length - len(r)) for r in rows], dtype=torch.long)
+    return ids.to(_device(module))
 
 
 def capture_internals(model: Any, inputs: Any, layers: Sequence[str] | None = None,
@@ -93,8 +117,8 @@ def capture_internals(model: Any, inputs: Any, layers: Sequence[str] | None = No
             for name in names:
                 if name in outs:
                     result.arrays[f"activations/{name}"] = _numpy(outs[name])
-        if attention:
-            _attention(model, module, x, result)
+        if attention and kind != "torchscript":
+            _attention(module, x, result)
     for method in attribution:
         _attribution(module, x, method, target, result)
     return result
@@ -106,87 +130,30 @@ def capture(model: Any, inputs: Any, layers: Sequence[str] | None = None, attrib
     return capture_internals(model, inputs, layers, attribution, target).arrays
 
 
-def _first(x: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor | dict[str, torch.Tensor]:
-    return {k: v[:1] for k, v in x.items()} if isinstance(x, dict) else x[:1]
+def _first(x: torch.Tensor) -> torch.Tensor:
+    return x[:1]
 
 
-# ---------------------------------------------------------------------------- attention
-def attention_modules(module: nn.Module) -> list[str]:
-    """Outermost modules whose class name says attention, in registration order."""
-    names: list[str] = []
-    for name, m in module.named_modules():
-        if name and ("Attention" in type(m).__name__ or isinstance(m, nn.MultiheadAttention)):
-            if not any(name.startswith(n + ".") for n in names):
-                names.append(name)
-    return names
-
-
-def _attention(model: Any, module: nn.Module, x: Any, result: Capture) -> None:
-    found = attention_modules(module)
-    if getattr(model, "kind", None) == "hf":
-        with torch.no_grad():
-            out = module(**x, output_attentions=True)
-        maps = getattr(out, "attentions", None)
-        if not maps:
-            result.notes.append("attention: the model returned no attention weights")
-            return
-        names = found if len(found) == len(maps) else [f"layer{i}" for i in range(len(maps))]
-        for name, a in zip(names, maps):
-            result.arrays[f"attention/{name}"] = _numpy(a)
-        return
+def _attention(module: nn.Module, x: torch.Tensor, result: Capture) -> None:
+    """Every attention layer's weights (N, heads, queries, keys), by :func:`capture_attention`."""
+    if not attention_modules(module):
+        return  # nothing to say: the model has no attention we can read
+    found = capture_attention(module, x)
     if not found:
-        return  # nothing to say: the model has no attention
-    try:
-        from visualizer.capture.attention import capture_attention  # issue 5
-    except ImportError:
-        result.notes.append("attention: this build cannot capture attention of this model")
-        return
-    for name, a in capture_attention(module, x).items():
-        result.arrays[f"attention/{name}"] = np.asarray(a, dtype=np.float32)
+        result.notes.append("attention: the model returned no attention weights")
+    for name, a in found.items():
+        result.arrays[f"attention/{name}"] = a
 
 
-# ---------------------------------------------------------------------------- attribution
-def _attribution(module: nn.Module, x: Any, method: str, target: Any, result: Capture) -> None:
-    if isinstance(x, dict):
-        result.notes.append(f"attribution/{method}: not available for token inputs")
-        return
-    with preserved_state(module, _device(module)):
-        with torch.no_grad():
-            logits = first_tensor(module(x))
-        if target is None:
-            target_t = logits.argmax(-1)
-        else:
-            target_t = torch.as_tensor(target, device=x.device).expand(x.shape[0]).long()
-        try:
-            from visualizer.capture.attribution import attribute  # issue 6
-        except ImportError:
-            attribute = None
-        if attribute is not None:
-            found = attribute(module, x, method, target=target_t)
-            values, delta = found.values, found.delta
-        elif method in LOCAL_ATTRIBUTION:
-            values, delta = _local_attribution(module, x, method, target_t)
-        else:
-            result.notes.append(f"attribution/{method}: unknown method; this build offers {', '.join(LOCAL_ATTRIBUTION)}")
-            return
-    result.arrays[f"attribution/{method}"] = np.asarray(values.detach().cpu() if isinstance(values, torch.Tensor) else values, dtype=np.float32)
-    if delta is not None:
-        result.arrays[f"attribution_delta/{method}"] = np.asarray(
-            delta.detach().cpu() if isinstance(delta, torch.Tensor) else delta, dtype=np.float32)
+def _attribution(module: nn.Module, x: torch.Tensor, method: str, target: Any, result: Capture) -> None:
+    """One method's attributions by :func:`~visualizer.capture.attribution.attribute` (token inputs:
+    one score per token; per-position outputs: the last position)."""
+    from visualizer.capture.attribution import attribute
 
-
-def _local_attribution(module: nn.Module, x: torch.Tensor, method: str, target: torch.Tensor) -> tuple[torch.Tensor, Any]:
-    """Saliency (gradient of the target logit by the input) or Captum's integrated gradients."""
-    forward = lambda inp: first_tensor(module(inp))  # noqa: E731 - outputs as a tensor for Captum
-    if method == "saliency":
-        inp = x.detach().clone().requires_grad_(True)
-        score = forward(inp).gather(1, target[:, None]).sum()
-        (grad,) = torch.autograd.grad(score, inp)
-        return grad.abs(), None  # |gradient|, as Captum's Saliency
-    from captum.attr import IntegratedGradients
-
-    values, delta = IntegratedGradients(forward).attribute(x, target=target, n_steps=32, return_convergence_delta=True)
-    return values, delta
+    found = attribute(module, x, method, target=target)
+    result.arrays[f"attribution/{method}"] = np.asarray(found.values, dtype=np.float32)
+    if found.delta is not None:
+        result.arrays[f"attribution_delta/{method}"] = np.asarray(found.delta, dtype=np.float32)
 
 
 def predict_job(model: nn.Module, inputs: Any) -> Any:

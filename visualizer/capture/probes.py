@@ -225,6 +225,21 @@ def filter_images(model: nn.Module, layers: Sequence[str], input_shape: tuple[in
     return out
 
 
+def parameter_filters(model: nn.Module, input_shape: tuple[int, ...], max_filters: int = 64) -> dict[str, torch.Tensor]:
+    """Kernels as images read from ``named_parameters`` alone, for models whose modules cannot be
+    reached (a TorchScript file): every 4-D ``<layer>.weight`` is a conv kernel, the first one in
+    colour for RGB inputs, the others averaged over input channels."""
+    out: dict[str, torch.Tensor] = {}
+    for name, w in model.named_parameters():
+        if not name.endswith("weight") or w.dim() != 4:
+            continue
+        layer = name[: -len(".weight")] if name.endswith(".weight") else name
+        w = w.detach().float()[:max_filters]
+        rgb = not out and len(input_shape) == 3 and input_shape[0] == 3 and w.shape[1] == 3
+        out[layer] = w.permute(0, 2, 3, 1) if rgb else w.mean(1)
+    return out
+
+
 class PlaneProbe:
     """For 2-D inputs: the model's class probabilities and each hidden unit's output over
     a grid covering the data (decision regions, and TensorFlow-Playground-style unit maps)."""

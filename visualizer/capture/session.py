@@ -24,8 +24,8 @@ from visualizer.capture.alarms import AlarmTracker
 from visualizer.capture.attention import attention_modules, recurrent_modules, sequence_captures
 from visualizer.capture.divergence import Divergence, locate_nonfinite
 from visualizer.capture.layers import LayerInfo, discover_layers, first_tensor, parametrised
-from visualizer.capture.probes import (ActivationProbe, GradientProbe, PlaneProbe, filter_images, preserved_state,
-                                      weight_movement)
+from visualizer.capture.probes import (ActivationProbe, GradientProbe, PlaneProbe, filter_images, parameter_filters,
+                                      preserved_state, weight_movement)
 from visualizer.capture.transfer import to_host
 from visualizer.engine.snapshots import SnapshotKeeper
 from visualizer.engine.trainer import Trainer
@@ -92,7 +92,12 @@ def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) ->
     if kind == "inspect":
         from visualizer.capture.attention import inspect_job
 
-        return inspect_job(model, params["tokens"], x.device)
+        tokens = params.get("tokens")
+        if tokens is None:  # typed text for a model that carries its tokenizer
+            if not callable(getattr(model, "encode", None)):
+                raise ValueError("this model has no tokenizer: type its symbols instead")
+            tokens = model.encode(str(params.get("text", "")))
+        return inspect_job(model, tokens, x.device)
     if session.trainer.dataset.kind == "sequence" and kind in ANALYSIS_KINDS:
         raise ValueError(f"the {kind.replace('_', ' ')} analysis is not available for sequence data yet")
     if kind == "layer_probes":
@@ -142,6 +147,13 @@ def _gap(cost: float, budget: float) -> float:
     """Idle time needed after work costing ``cost`` so that work takes at most ``budget`` of the time:
     cost / (cost + gap) <= budget  <=>  gap >= cost * (1 - budget) / budget."""
     return cost * (1.0 - budget) / budget if budget < 1 else 0.0
+
+
+def _tokenizer_name(tokenizer: Any) -> str | None:
+    """What to call a model's tokenizer: its folder's name, else its class; None without one."""
+    if tokenizer is None:
+        return None
+    return str(getattr(tokenizer, "name_or_path", "") or "").rstrip("/").rsplit("/", 1)[-1] or type(tokenizer).__name__
 
 
 class TrainingSession:
@@ -202,7 +214,7 @@ class TrainingSession:
         idx, labels, inputs = self._probe_static
         plane = self.plane_probe is not None
         return RunInfo(
-            model_name=type(t.model).__name__,
+            model_name=getattr(t.model, "display_name", None) or type(t.model).__name__,
             data_name=ds.name,
             data_kind=ds.kind,
             input_shape=tuple(ds.input_shape),
@@ -225,6 +237,7 @@ class TrainingSession:
             attention_layers=list(self.attention_layers),
             recurrent_layers=list(self.recurrent_layers),
             patch_grid=getattr(t.model, "grid", None),
+            tokenizer=_tokenizer_name(getattr(t.model, "tokenizer", None)),
         )
 
     # ------------------------------------------------------------ thread-safe controls
@@ -462,13 +475,13 @@ class TrainingSession:
         For a model that is inspected, not trained: the gradient panels show which layers the
         chosen inputs would change, and how much, without taking a step.
         """
-        import torch.nn.functional as F
+        from visualizer.engine.trainer import token_loss
 
         model = self.trainer.model
         t0 = time.perf_counter()
         with preserved_state(model, self.trainer.device):
             model.zero_grad(set_to_none=True)
-            F.cross_entropy(first_tensor(model(self.probe_x)), self.probe_y).backward()
+            token_loss(first_tensor(model(self.probe_x)), self.probe_y).backward()  # per-token tasks too
             self.gradient_probe.after_backward(model)
         model.zero_grad(set_to_none=True)
         self._force = True
@@ -484,6 +497,8 @@ class TrainingSession:
         now = time.monotonic()
         with torch.no_grad():
             filters = filter_images(model, self.layer_order, tuple(self.probe_x.shape[1:]))
+            if not filters and callable(getattr(model, "parametrised_modules", None)):  # TorchScript: no modules
+                filters = parameter_filters(model, tuple(self.probe_x.shape[1:]))
         tree: dict[str, Any] = {
             "acts": self.activation_probe.capture(model),
             "grads": grads,

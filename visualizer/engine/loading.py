@@ -55,6 +55,14 @@ class LoadedModel:
     tokenizer: Any = None
 
     @property
+    def tokens(self) -> list[str] | None:
+        """The symbol of each token id for a model trained on a built-in sequence dataset, else None."""
+        data = self.description.get("data")
+        if isinstance(data, dict) and data.get("tokens"):
+            return [str(t) for t in data["tokens"]]
+        return None
+
+    @property
     def data_name(self) -> str | None:
         """The built-in dataset the model was trained on, if known."""
         data = self.description.get("data")
@@ -329,9 +337,11 @@ def _load_hf(path: Path) -> LoadedModel:
         unavailable = []
     labels = getattr(config, "id2label", None)
     names = [labels[i] for i in sorted(labels)] if isinstance(labels, dict) and labels else None
-    return LoadedModel(model, "hf", path, {"model": {"arch": type(model).__name__}}, class_names=names,
-                       capture=("activations", "gradients", "output", "attention"), unavailable=unavailable,
-                       tokenizer=tokenizer)
+    from visualizer.engine.transformers_model import TransformersModel
+
+    return LoadedModel(TransformersModel(model, tokenizer), "hf", path, {"model": {"arch": type(model).__name__}},
+                       class_names=names, capture=("activations", "gradients", "output", "attention"),
+                       unavailable=unavailable, tokenizer=tokenizer)
 
 
 class ScriptOutput(nn.Module):

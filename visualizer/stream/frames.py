@@ -50,6 +50,7 @@ class RunInfo:
     attention_layers: list[str] = field(default_factory=list)  # layers whose attention maps frames carry
     recurrent_layers: list[str] = field(default_factory=list)  # layers whose hidden states frames carry
     patch_grid: tuple[int, int] | None = None  # ViT: patches per column and row (token 0 is the class token)
+    tokenizer: str | None = None  # typed text is tokenised in the worker by this tokenizer (Transformers models)
 
     @property
     def layer_names(self) -> list[str]:

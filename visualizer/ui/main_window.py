@@ -357,12 +357,14 @@ class MainWindow(QMainWindow):
         if session is None:
             return
         session.arm()  # harmless while idle: only a step can be captured
+        updates: dict[str, Any] = {}  # one take per analysis; every panel that lists it gets the update
         for panel in self.panels.values():
             if isinstance(panel, AnalysisPanel):
                 for name in panel.analyses:
-                    update = self.mailbox.take(f"analysis:{name}")
-                    if update is not None:
-                        panel.receive(update)
+                    if name not in updates:
+                        updates[name] = self.mailbox.take(f"analysis:{name}")
+                    if updates[name] is not None:
+                        panel.receive(updates[name])
         frame: Frame | None = self.mailbox.take("train")
         if frame is not None:
             self.history.ingest(frame)

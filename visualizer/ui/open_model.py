@@ -43,10 +43,8 @@ class ModelOpener:
                 return self.open_path(path, trust=trust, data=data)
             self.window.show_error(f"Could not open {path.name}: {text}")
             return False
-        if loaded.kind == "hf":
-            self.window.show_error(f"{path.name} is a Transformers model: inspect it from Python "
-                                   "(visualizer.internals) or with 'visualizer export'; the panels need an image or point model")
-            return False
+        if loaded.kind == "hf":  # inspected on sample sentences and on text typed in the Inspect input panel
+            return self.window.open_loaded(loaded, data)
         if loaded.input_shape is None and loaded.data_name is None and data is None:
             if not self._describe(path):
                 return False

@@ -169,7 +169,9 @@ class ActivationsPanel(Panel):
         self.caption.setText(
             f"<b>{layer}</b>{kind}, output {_dims(full)} · {self._sample_text(frame, sample)}<br>"
             f"{count}{reading}; colour = activation ({scale}), one scale for all probe samples"
-            + (f" · {pick}" if pick else ""))
+            + (f" · {pick}" if pick else "")
+            + ("<br><i>Only the output can be shown: a TorchScript model's inner layers cannot be hooked.</i>"
+               if self.hookless() else ""))
 
     def _sample_text(self, frame: Frame, sample: int) -> str:
         names = self.run.class_names

@@ -1,6 +1,10 @@
 """Attention: every layer's heads as thumbnails for the selected sample; one enlarged with
 token symbols on both axes, the value under the mouse and the head's entropy. For a ViT,
-the class token's attention and the attention rollout across layers over the image."""
+the class token's attention and the attention rollout across layers over the image.
+
+It also reads the Inspect input panel's analysis ("inspect"): once a typed sequence has
+been run, its maps (every layer and head, the tokenizer's tokens on the axes) are shown
+until the weights change or the person picks a probe sample again."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,7 +13,7 @@ from PySide6.QtWidgets import QHBoxLayout, QSplitter, QVBoxLayout, QWidget
 
 from visualizer.capture.attention_maps import attention_entropy, attention_rollout  # numpy only: no torch in the UI
 from visualizer.stream.frames import Frame, RunInfo
-from visualizer.ui.panels.base import Panel, PanelContext
+from visualizer.ui.panels.base import AnalysisPanel, PanelContext
 from visualizer.ui.widgets.caption import caption_label
 from visualizer.ui.widgets.colormaps import SEQUENTIAL
 from visualizer.ui.widgets.placeholder import Placeholder
@@ -44,12 +48,17 @@ def overlay(image: np.ndarray, heat: np.ndarray, floor: float = 0.12) -> np.ndar
     return image * (floor + (1 - floor) * big[..., None])
 
 
-class AttentionPanel(Panel):
-    """Layers x heads attention thumbnails for the selected probe sample, one enlarged."""
+INSPECT = "inspect"  # the Inspect input panel's analysis, read here too
+
+
+class AttentionPanel(AnalysisPanel):
+    """Layers x heads attention thumbnails for the selected probe sample (or the typed
+    sequence), one enlarged."""
 
     title = "Attention"
     key = "attention"
     heavy = True
+    analyses = (INSPECT,)
 
     def __init__(self, context: PanelContext) -> None:
         super().__init__(context)
@@ -61,7 +70,7 @@ class AttentionPanel(Panel):
         self.grid.tile_clicked.connect(self._tile_clicked)
         self.grid.setMinimumWidth(160)
         self.map = TokenHeatmap(SEQUENTIAL, x_label="key (attended to)", y_label="query (attending)",
-                                bar_label="attention weight", value_name="weight")
+                                bar_label="attention weight", value_name="weight", x_angle=45)
         self.cls_view = ImageGrid(colorbar=False)
         self.cls_view.setToolTip("Left: the selected head's attention from the class token to each patch. "
                                  "Right: attention rollout through all layers (heads averaged, residual added).")
@@ -75,6 +84,7 @@ class AttentionPanel(Panel):
         split.addWidget(right)
         split.setStretchFactor(0, 2)  # the enlarged map gets the larger share as the dock grows
         split.setStretchFactor(1, 3)
+        self.split = split
         self.body = Placeholder(split)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -84,11 +94,14 @@ class AttentionPanel(Panel):
         self._layers: list[str] = []
         self._heads = 0
         self._key: tuple | None = None
+        self._typed: dict | None = None  # the last typed sequence's result: tokens, attention, step
+        self._typed_sample: int | None = None
         self.body.show_message("No run yet.")
 
     def set_run(self, run: RunInfo) -> None:
         super().set_run(run)
         self._key = None
+        self._typed = None
         self._layers = list(run.attention_layers)
         self.cls_view.setVisible(run.patch_grid is not None)
         if not self._layers:
@@ -97,6 +110,26 @@ class AttentionPanel(Panel):
                                    "to show. Try a Transformer or ViT run (e.g. the transformer-reverse demo).")
         else:
             self.body.show_message(NO_FRAME)
+
+    def receive(self, update) -> None:
+        """Every finished "inspect" job (asked for by the Inspect input panel) is shown here too."""
+        if update.state == "done" and isinstance(update.result, dict) and update.result.get("attention"):
+            self._typed = {**update.result, "step": (update.tag or {}).get("step")}
+            self._typed_sample = self.sample_index()
+            self._key = None
+            self.render(self.history.latest)
+
+    def _typed_maps(self, frame: Frame | None) -> dict | None:
+        """The typed sequence's result while it still describes the weights on show and no other
+        probe sample was picked since; else None (and it is dropped)."""
+        typed = self._typed
+        if typed is None:
+            return None
+        stale = frame is not None and typed.get("step") is not None and frame.step > typed["step"]
+        if stale or self.sample_index() != self._typed_sample:
+            self._typed = None
+            return None
+        return typed
 
     def selected_head(self) -> tuple[str, int]:
         """The attention layer and head on show: the selection's, else the first."""
@@ -107,15 +140,28 @@ class AttentionPanel(Panel):
     def render(self, frame: Frame | None) -> None:
         if self.run is None or not self._layers:
             return
-        if frame is None or not frame.attention:
+        typed = self._typed_maps(frame)
+        if typed is None and (frame is None or not frame.attention):
             self.body.show_message(NO_FRAME)
             return
         sample = self.sample_index()
-        key = (id(frame), frame.step, self.selection.layer, self.selection.head, sample)
+        key = (id(frame), id(typed), getattr(frame, "step", None), self.selection.layer, self.selection.head, sample)
         if key == self._key:
             return
         self._key = key
-        maps = [np.asarray(frame.attention[n][sample], np.float32) for n in self._layers if n in frame.attention]
+        if typed is not None:
+            source = typed["attention"]
+            maps = [np.asarray(source[n], np.float32) for n in self._layers if n in source]
+            ids = np.asarray(typed["tokens"], np.int64)
+            symbols = self._symbols_of(ids)
+            what = f"the typed sequence “{' '.join(symbols)}”"
+        else:
+            maps = [np.asarray(frame.attention[n][sample], np.float32) for n in self._layers if n in frame.attention]
+            if self.run.tokenizer:  # padded sample sentences: masked padding keys get no attention, trim them
+                keep = max(1, int(np.count_nonzero(maps[0].sum((0, 1)) > 0)))
+                maps = [m[:, :keep, :keep] for m in maps]
+            symbols = None
+            what = f"probe sample {sample} at step {frame.step}"
         self._heads = maps[0].shape[0]
         layer, head = self.selected_head()
         row = self._layers.index(layer)
@@ -130,28 +176,32 @@ class AttentionPanel(Panel):
         self.grid.set_highlight(row * self._heads + head)
         weights = maps[row][head]
         top = float(weights.max()) if weights.max() > 0 else 1.0  # long sequences: weights near 1/T
-        symbols = self._token_symbols(sample, weights.shape[-1])
+        symbols = symbols or self._token_symbols(sample, weights.shape[-1])
         entropy = float(attention_entropy(weights))
         uniform = float(np.mean(np.log(np.maximum(1, np.count_nonzero(weights > 0, axis=-1)))))
         self.map.set_map(weights, (0.0, top), symbols, symbols,
-                         title=f"{layer} · head {head} · entropy {entropy:.2f} nats (uniform: {uniform:.2f})")
+                         title=f"{layer} · head {head}<br>entropy {entropy:.2f} nats (uniform: {uniform:.2f})")
         self.shown = {"layer": layer, "head": head, "sample": sample, "weights": weights, "entropy": entropy,
-                      "thumbnails": stack}
-        if self.run.patch_grid is not None:
+                      "thumbnails": stack, "symbols": symbols, "typed": typed is not None}
+        self.cls_view.setVisible(self.run.patch_grid is not None and typed is None)
+        if self.run.patch_grid is not None and typed is None:
             self._vit(frame, sample, maps, weights)
+        layers = ", ".join(self._layers) if len(self._layers) <= 4 else f"{self._layers[0]} … {self._layers[-1]}"
         self.caption.setText(
-            f"<b>Attention</b> of probe sample {sample} at step {frame.step}: thumbnails are layers "
-            f"({', '.join(self._layers)}) down × heads 0–{self._heads - 1} across; in each map row <i>q</i> shows "
-            f"how query token <i>q</i> spreads its attention over the keys (rows sum to 1); thumbnails share one scale, 0 to {peak:.2f}, so a spread-out head looks dark. "
-            f"Click a thumbnail to enlarge it; hover for values.")
+            f"<b>Attention</b> of {what}: thumbnails are {len(self._layers)} layers ({layers}) down × heads "
+            f"0–{self._heads - 1} across; in each map row <i>q</i> shows how query token <i>q</i> spreads its "
+            f"attention over the keys (rows sum to 1); thumbnails share one scale, 0 to {peak:.2f}, so a "
+            "spread-out head looks dark. Click a thumbnail to enlarge it; hover for values.")
+
+    def _symbols_of(self, ids: np.ndarray) -> list[str]:
+        tokens = self.run.tokens or []
+        return [f"{tokens[t] if 0 <= t < len(tokens) else t}" for t in ids]
 
     def _token_symbols(self, sample: int, length: int) -> list[str]:
         run = self.run
         if run.patch_grid is not None:
             return ["CLS"] + [f"p{i}" for i in range(length - 1)]
-        ids = np.asarray(run.probe_inputs[sample]).astype(np.int64).ravel()[:length]
-        tokens = run.tokens or []
-        return [f"{tokens[t] if 0 <= t < len(tokens) else t}" for t in ids]
+        return self._symbols_of(np.asarray(run.probe_inputs[sample]).astype(np.int64).ravel()[:length])
 
     def _vit(self, frame: Frame, sample: int, maps: list[np.ndarray], weights: np.ndarray) -> None:
         gh, gw = self.run.patch_grid
@@ -162,8 +212,8 @@ class AttentionPanel(Panel):
         tiles = np.stack([overlay(image, cls), overlay(image, rollout)]).astype(np.float32)
         self.cls_view.set_tiles(tiles, (0.0, 1.0), cols=2, pad=2)
         layer, head = self.selected_head()
-        self.cls_view.plot.setTitle(f"class token → patches ({layer}, head {head}) | rollout, all layers",
-                                    size="9pt")
+        self.cls_view.plot.setTitle(f"left: class token → patches ({layer}, head {head})<br>"
+                                    "right: attention rollout through all layers", size="9pt")
         self.cls_view.setToolTip("Bright patches are attended to. Left: the selected head's attention from the "
                                  "class token. Right: attention rollout through all layers (heads averaged, "
                                  "residual added).")

@@ -71,6 +71,10 @@ class Panel(QWidget):
                 view.scene().prepareForPaint()
 
     # -- helpers -------------------------------------------------------------------
+    def hookless(self) -> bool:
+        """True for a model whose layers cannot be hooked (a TorchScript file: only its output is seen)."""
+        return self.run is not None and any(l.kind == "ScriptOutput" for l in self.run.layers)
+
     def selected_layer(self, default_first: bool = True) -> str | None:
         layer = self.selection.layer
         if layer is None and default_first and self.run and self.run.layers:

@@ -211,7 +211,10 @@ class GradientsPanel(Panel):
 
     def _render_caption(self, layer: str | None, grad_norm: dict[str, np.ndarray]) -> None:
         if self.run is not None and not self.run.param_layers:
-            self.caption.setText("This model has no trainable parameters: nothing to show.")
+            self.caption.setText(
+                f"Per-layer gradients are not available: this TorchScript model's layers cannot be hooked "
+                f"(its {self.run.num_params:,} parameters are still read for Filters and fine-tuning)."
+                if self.hookless() else "This model has no trainable parameters: nothing to show.")
             return
         latest = {n: v[-1] for n, v in grad_norm.items() if len(v) and np.isfinite(v[-1])}
         if not latest:

@@ -33,6 +33,20 @@ def prediction_table(symbols: list[str], probs: np.ndarray, class_names: list[st
             f"<tr><td>probability</td>{cells_p}</tr></table>")
 
 
+def readable_text(symbols: list[str]) -> str:
+    """Tokenizer tokens back to typed text: special tokens ([CLS], <pad>, ...) dropped, word pieces
+    (##ing) joined, SentencePiece word marks (\u2581) turned into spaces."""
+    words: list[str] = []
+    for s in symbols:
+        if (s.startswith("[") and s.endswith("]")) or (s.startswith("<") and s.endswith(">")):
+            continue
+        if s.startswith("##") and words:
+            words[-1] += s[2:]
+        else:
+            words.append(s.replace("\u2581", " ").replace("\u0120", " ").strip() or s)
+    return " ".join(words)
+
+
 class InspectInputPanel(AnalysisPanel):
     """A line to type tokens into, the predictions for them, and the selected attention head's map."""
 
@@ -99,8 +113,15 @@ class InspectInputPanel(AnalysisPanel):
                                    "copy, reverse, sort, brackets, parity or text).")
             return
         self.sample.setRange(0, max(0, len(run.probe_inputs) - 1))
-        self.caption.setText(f"Symbols: <b>{' '.join(run.tokens)}</b>; at most {run.input_shape[0]} of them. "
-                             "Press Enter to see predictions and attention for the current weights.")
+        if run.tokenizer:
+            self.entry.setPlaceholderText("type some text, e.g. the cat sat on the mat")
+            self.caption.setText(f"Type any text: the model's own tokenizer ({run.tokenizer}, {len(run.tokens):,} "
+                                 "tokens) splits it. Press Enter to see predictions and every head's attention "
+                                 "for the current weights.")
+        else:
+            self.entry.setPlaceholderText("type a sequence of symbols, e.g. 3 1 4 1 5")
+            self.caption.setText(f"Symbols: <b>{' '.join(run.tokens)}</b>; at most {run.input_shape[0]} of them. "
+                                 "Press Enter to see predictions and attention for the current weights.")
         self.use_sample()
         self.body.show_message("Type a sequence and press Enter (or Inspect).")
 
@@ -108,11 +129,20 @@ class InspectInputPanel(AnalysisPanel):
         if self.run is None or not self._usable:
             return
         ids = np.asarray(self.run.probe_inputs[self.sample.value()]).astype(np.int64).ravel()
-        self.entry.setText(" ".join(self.run.tokens[i] for i in ids))
+        symbols = [self.run.tokens[i] for i in ids]
+        self.entry.setText(readable_text(symbols) if self.run.tokenizer else " ".join(symbols))
 
     def run_now(self) -> None:
         """Encode the typed text and ask the worker to run the model on it."""
         if self.run is None or not self._usable:
+            return
+        if self.run.tokenizer:  # the worker tokenises with the model's own tokenizer
+            if not self.entry.text().strip():
+                self.status._say("cannot inspect: type some text first")
+                self.shown = {"error": "type some text first"}
+                return
+            self.status.started()
+            self.request(NAME, "inspect", text=self.entry.text())
             return
         try:
             ids = encode(self.run.tokens, self.entry.text().replace("\u2423", " "))
@@ -141,7 +171,11 @@ class InspectInputPanel(AnalysisPanel):
         symbols = [run.tokens[i] for i in ids]
         probs = np.asarray(result["probs"], np.float32)
         self.body.show_content()
-        if probs.ndim == 2:
+        if run.tokenizer and run.spec.get("head") is False:  # a bare encoder: nothing to predict
+            self.predictions.setText(f"<b>{' '.join(symbols)}</b>: this model has no prediction head, so only its "
+                                     "attention and activations are shown.")
+            self.bars.setVisible(False)
+        elif probs.ndim == 2:
             self.predictions.setText(prediction_table(symbols, probs, run.class_names))
             self.bars.setVisible(False)
         else:

@@ -19,11 +19,11 @@ class TokenHeatmap(QWidget):
     columns/rows (``None``: numbered). Hovering shows "row, column: value" under the title."""
 
     def __init__(self, cmap: str = SEQUENTIAL, x_label: str = "", y_label: str = "", bar_label: str = "",
-                 value_name: str = "value") -> None:
+                 value_name: str = "value", x_angle: float = 0.0) -> None:
         super().__init__()
         self.view = pg.GraphicsLayoutWidget()
         self.view.ci.setContentsMargins(2, 2, 2, 2)
-        self.x_axis = CategoryAxis("bottom", offset=0.5)
+        self.x_axis = CategoryAxis("bottom", angle=x_angle, offset=0.5)  # x_angle: slanted names fit side by side
         self.y_axis = CategoryAxis("left", offset=0.5)
         self.plot = self.view.addPlot(axisItems={"bottom": self.x_axis, "left": self.y_axis})
         self.plot.setLabel("bottom", x_label)
