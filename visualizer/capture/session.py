@@ -77,6 +77,8 @@ def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
 
 ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity", "inspect",
                   "predict", "attribution")
+# hierarchy analyses written for images and feature vectors; attribution explains tokens too
+IMAGE_ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity")
 
 
 def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) -> Any:
@@ -93,7 +95,7 @@ def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) ->
         from visualizer.capture.attention import inspect_job
 
         return inspect_job(model, params["tokens"], x.device)
-    if session.trainer.dataset.kind == "sequence" and kind in ANALYSIS_KINDS:
+    if session.trainer.dataset.kind == "sequence" and kind in IMAGE_ANALYSIS_KINDS:
         raise ValueError(f"the {kind.replace('_', ' ')} analysis is not available for sequence data yet")
     if kind == "layer_probes":
         return h.layer_probes_job(model, x, y, session.layer_order)

@@ -32,6 +32,7 @@ from visualizer.ui.widgets.analysis_controls import AnalysisControls
 from visualizer.ui.widgets.attribution_views import BarsRow, OverlayRow, TokenRow, robust_normalised
 from visualizer.ui.widgets.caption import caption_label
 from visualizer.ui.widgets.placeholder import Placeholder
+from visualizer.ui.widgets.token_symbols import token_symbols
 
 NAME = "attribution"  # the analysis stream this panel owns
 KIND = "attribution"
@@ -152,7 +153,7 @@ class AttributionPanel(AnalysisPanel):
     def set_run(self, run: RunInfo) -> None:
         super().set_run(run)
         inputs = np.asarray(run.probe_inputs)
-        if inputs.dtype.kind in "iu":
+        if inputs.dtype.kind in "iu" or run.data_kind == "sequence":  # token ids (sent to the window as floats)
             self.mode = "tokens"
         elif len(run.input_shape) >= 2:
             self.mode = "image"
@@ -282,8 +283,8 @@ class AttributionPanel(AnalysisPanel):
             names = [f"{n} = {v:.2f}" for n, v in zip(base, x)]
             self.bars.set_values([raw[m] for m in methods], titles, names)
         else:
-            tokens = [f"#{int(t)}" for t in np.asarray(image).reshape(-1)]
-            self.tokens.set_values([raw[m] for m in methods], titles, tokens)
+            shown["tokens"] = token_symbols(run.tokens, image)
+            self.tokens.set_values([raw[m] for m in methods], titles, shown["tokens"])
         if "integrated_gradients" in result:
             ig = result["integrated_gradients"]
             total = float(np.asarray(ig["values"])[0].sum())
@@ -297,7 +298,7 @@ class AttributionPanel(AnalysisPanel):
             self.note.setText("")
         self.shown = shown
         self.body.show_content()
-        self._caption(sample, target, predicted, tag.get("step"))
+        self._caption(sample, target, predicted, tag.get("step"), first.get("position"))
 
     def _title(self, method: str, r: dict[str, Any]) -> str:
         label = METHODS.get(method, method)
@@ -309,11 +310,18 @@ class AttributionPanel(AnalysisPanel):
             extra += f", δ {float(np.asarray(r['delta'])[0]):.1g}"
         return f"{label}<br><span style='color:#666'>{extra}</span>"
 
-    def _caption(self, sample: int, target: int, predicted: int, step: Any) -> None:
+    def _caption(self, sample: int, target: int, predicted: int, step: Any, position: int | None = None) -> None:
         run = self.run
         names = run.class_names
-        truth = names[int(run.probe_labels[sample])] if sample < len(run.probe_labels) else "?"
+        labels = np.asarray(run.probe_labels)
+        truth = "?"
+        if sample < len(labels):
+            label = labels[sample]
+            if label.ndim:  # one label per output position: the explained position's
+                label = label[position if position is not None else -1]
+            truth = names[int(label)]
+        where = "" if position is None else f" at output position {position}"
         what = "the predicted class" if self.selection.target is None else "the chosen class"
         when = "" if step is None else f" Weights of step {int(step):,}."
-        self.caption.setText(f"{WHAT} Sample {sample} (true: {truth}), predicted <b>{names[predicted]}</b>; "
+        self.caption.setText(f"{WHAT} Sample {sample}{where} (true: {truth}), predicted <b>{names[predicted]}</b>; "
                              f"explaining {what} <b>{names[target]}</b>.{when}")
