@@ -41,6 +41,7 @@ class CaptureSettings:
     every_k_steps: int = 1
     max_rate_hz: float = 30.0
     budget: float = 0.03  # share of wall time for captures (validation gets a third): 3 % keeps training >= 0.95 of bare speed
+    max_capture_gap_s: float = 4.0  # a frame at least this often while training, whatever a capture costs
     val_interval_s: float = 1.0  # at most this often (and less often when validation is slow)
     val_samples: int = 512  # live validation on a fixed subset; the full split on demand
     max_channels: int = 32
@@ -452,7 +453,7 @@ class TrainingSession:
         if self.trainer.step_count + 1 - self._last_capture_step < s.every_k_steps:
             return False
         now = time.monotonic()
-        gap = _gap(self._capture_cost, s.budget * 2 / 3 if s.budget < 1 else 1.0)
+        gap = min(_gap(self._capture_cost, s.budget * 2 / 3 if s.budget < 1 else 1.0), s.max_capture_gap_s)
         return now - self._last_capture_time >= 1.0 / s.max_rate_hz and now - self._last_capture_end >= gap
 
     def _val_due(self, now: float) -> bool:
@@ -519,7 +520,8 @@ class TrainingSession:
             self._val_cost = val_cost if self._val_cost == 0 else 0.8 * self._val_cost + 0.2 * val_cost
             cost -= val_cost
             self._last_val_end = time.monotonic()
-        self._capture_cost = cost if self.captures == 0 else 0.8 * self._capture_cost + 0.2 * cost
+        # the first capture is cold (allocations, lazy imports): the second one's cost replaces it
+        self._capture_cost = cost if self.captures <= 1 else 0.8 * self._capture_cost + 0.2 * cost
         self.captures += 1
         self._last_capture_end = time.monotonic()
         losses = frame.scalars.values["train_loss"]
@@ -536,8 +538,9 @@ class TrainingSession:
         return frame
 
     def _diverge(self, first_bad: int, frame: Frame, until: int | None = None) -> Frame:
-        """A captured loss was not finite: pause, roll back to the last good snapshot, replay to
-        find the first non-finite layer and step, and post it on "error" (with "nonfinite")."""
+        """A captured frame found a NaN or infinity (first possible step ``first_bad``; replayed through
+        ``until``, default ``first_bad``): pause, roll back to the last good snapshot, replay to find the
+        first non-finite layer and step, and post it on "error" (with "nonfinite")."""
         self.playing, self.pending_steps = False, 0
         snap = self.snapshots.before(first_bad, self.settings.rollback_margin)
         if snap is None:  # nothing good to go back to (e.g. weights that were never finite)
