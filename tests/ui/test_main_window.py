@@ -219,5 +219,5 @@ def test_default_window_fits_a_900_pixel_high_screen(qtbot, tmp_path):
     qtbot.addWidget(w)
     w.show()
     assert (w.width(), w.height()) == (1440, 900)
-    assert w.minimumSize().height() <= 900
+    assert w.minimumSize().height() <= 900 and w.minimumSize().width() <= 1440
     w.close()

@@ -88,7 +88,7 @@ class AttributionPanel(AnalysisPanel):
             box.setToolTip(TIPS[key])
             box.toggled.connect(self._settings_changed)
             self.method_boxes[key] = box
-            methods.addWidget(box, i // 4, i % 4)
+            methods.addWidget(box, i // 3, i % 3)  # three columns: the panel fits the default middle column
 
         self.target = QComboBox()
         self.target.setToolTip("The class to explain: the one predicted for this sample, or any class")
@@ -116,14 +116,18 @@ class AttributionPanel(AnalysisPanel):
         opacity.addWidget(QLabel("opacity"))
         opacity.addWidget(self.opacity)
         opacity.addStretch(1)
-        methods.addLayout(opacity, 1, 3)
-        for label, widget in (("target", self.target), ("baseline", self.baseline), ("steps", self.steps),
-                              ("samples", self.samples), ("window", self.window)):
+        methods.addLayout(opacity, 2, 1, 1, 2)
+        numbers = QHBoxLayout()  # a second row: the panel fits the default middle column
+        numbers.setContentsMargins(0, 0, 0, 0)
+        for row, label, widget in ((settings, "target", self.target), (settings, "baseline", self.baseline),
+                                   (numbers, "steps", self.steps), (numbers, "samples", self.samples),
+                                   (numbers, "window", self.window)):
             text = QLabel(label)
             text.setToolTip(widget.toolTip())
-            settings.addWidget(text)
-            settings.addWidget(widget)
+            row.addWidget(text)
+            row.addWidget(widget)
         settings.addStretch(1)
+        numbers.addStretch(1)
 
         self.overlay = OverlayRow()
         self.bars = BarsRow()
@@ -141,6 +145,7 @@ class AttributionPanel(AnalysisPanel):
         layout.addWidget(self.controls)
         layout.addLayout(methods)
         layout.addLayout(settings)
+        layout.addLayout(numbers)
         layout.addWidget(self.body, 1)
         layout.addWidget(self.note)
         self.mode = "image"
@@ -303,12 +308,12 @@ class AttributionPanel(AnalysisPanel):
     def _title(self, method: str, r: dict[str, Any]) -> str:
         label = METHODS.get(method, method)
         scale = float(np.abs(np.asarray(r["values"])[0]).max()) if np.asarray(r["values"]).size else 0.0
-        extra = f"max |a| {scale:.2g}"
+        extra = [f"max |a| {scale:.2g}"]  # one fact a line: tiles are narrow
         if method == "grad_cam" and r.get("layer"):
-            extra = f"{r['layer']}, {extra}"
+            extra.insert(0, str(r["layer"]))
         if r.get("delta") is not None:
-            extra += f", δ {float(np.asarray(r['delta'])[0]):.1g}"
-        return f"{label}<br><span style='color:#666'>{extra}</span>"
+            extra.append(f"δ {float(np.asarray(r['delta'])[0]):.1g}")
+        return f"{label}<br><span style='color:#666'>{'<br>'.join(extra)}</span>"
 
     def _caption(self, sample: int, target: int, predicted: int, step: Any, position: int | None = None) -> None:
         run = self.run
