@@ -119,3 +119,14 @@ def test_attribution_on_a_sequence_run_colours_the_dataset_symbols(qtbot, panel_
     last = len(symbols) - 1  # per-position outputs: the last position is explained by default
     truth = transformer_run.info.class_names[int(session.probe_y[3][last])]
     assert f"at output position {last} (true: {truth})" in panel.caption.text()
+
+    # another output position: asked for, and the caption names it and its true label
+    assert panel.position.isVisibleTo(panel) and panel.position.maximum() == len(symbols) - 1
+    panel.position.setValue(2)
+    params = dict(panel.requested[NAME])
+    params.pop("kind")
+    assert params["settings"]["position"] == 2
+    result = run_job(analysis_job(transformer_run.session, kind, params))
+    panel.receive(JobUpdate(NAME, 2, "done", 1, 1, result=result, tag={"step": transformer_run.frame.step, "kind": kind, **params}))
+    truth = transformer_run.info.class_names[int(session.probe_y[3][2])]
+    assert result["saliency"]["position"] == 2 and f"at output position 2 (true: {truth})" in panel.caption.text()

@@ -101,7 +101,9 @@ class AttributionPanel(AnalysisPanel):
         self.baseline.setToolTip("What 'absent' means for Integrated Gradients, DeepLift, GradientSHAP and Occlusion")
         self.samples = _spin(1, 512, 16, "SmoothGrad and GradientSHAP: noisy copies averaged")
         self.window = _spin(1, 64, 4, "Occlusion: edge of the window slid over the input (stride: half of it)")
-        for w in (self.steps, self.samples, self.window):
+        self.position = _spin(0, 0, 0, "Models with one output per position (copy, reverse, sort, text, running "
+                                       "parity): which output position to explain")
+        for w in (self.steps, self.samples, self.window, self.position):
             w.valueChanged.connect(self._settings_changed)
         self.baseline.activated.connect(self._settings_changed)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
@@ -121,11 +123,13 @@ class AttributionPanel(AnalysisPanel):
         numbers.setContentsMargins(0, 0, 0, 0)
         for row, label, widget in ((settings, "target", self.target), (settings, "baseline", self.baseline),
                                    (numbers, "steps", self.steps), (numbers, "samples", self.samples),
-                                   (numbers, "window", self.window)):
+                                   (numbers, "window", self.window), (numbers, "position", self.position)):
             text = QLabel(label)
             text.setToolTip(widget.toolTip())
             row.addWidget(text)
             row.addWidget(widget)
+            if widget is self.position:
+                self.position_label = text
         settings.addStretch(1)
         numbers.addStretch(1)
 
@@ -149,6 +153,7 @@ class AttributionPanel(AnalysisPanel):
         layout.addWidget(self.body, 1)
         layout.addWidget(self.note)
         self.mode = "image"
+        self.per_position = False
         self._asked: dict[str, Any] | None = None  # params of the last request
         self._result: dict[str, Any] | None = None
         self._result_tag: dict[str, Any] = {}
@@ -178,6 +183,14 @@ class AttributionPanel(AnalysisPanel):
             self.target.addItem(f"{k}: {name}", k)
         self.opacity.setEnabled(self.mode == "image")
         self.window.setValue(4 if self.mode == "image" else 1)
+        labels = np.asarray(run.probe_labels)
+        self.per_position = labels.ndim == 2 and labels.shape[1] > 0
+        self.position.blockSignals(True)
+        self.position.setRange(0, labels.shape[1] - 1 if self.per_position else 0)
+        self.position.setValue(self.position.maximum())  # the last position: e.g. the whole string's parity
+        self.position.blockSignals(False)
+        for w in (self.position, self.position_label):
+            w.setVisible(self.per_position)
         self.pages.setCurrentWidget({"image": self.overlay, "features": self.bars, "tokens": self.tokens}[self.mode])
         self.controls.reset()
         self._asked, self._result, self._result_tag = None, None, {}
@@ -212,7 +225,8 @@ class AttributionPanel(AnalysisPanel):
             "target": None if target is None else int(target),
             "layer": self.gradcam_layer() if "grad_cam" in methods else None,
             "settings": {"steps": self.steps.value(), "baseline": self.baseline.currentData(),
-                         "n_samples": self.samples.value(), "window": self.window.value()},
+                         "n_samples": self.samples.value(), "window": self.window.value(),
+                         **({"position": self.position.value()} if self.per_position else {})},
         }
 
     def run_now(self) -> None:
