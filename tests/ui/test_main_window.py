@@ -28,12 +28,46 @@ def window(qtbot, tmp_path):
     w.close()
 
 
+@pytest.fixture(scope="module")
+def shared_window(qapp, tmp_path_factory):
+    """One window and worker for the tests that only step, read and click (a worker costs seconds to start).
+    Waited on by polling the event loop until a condition holds (qtbot is per test)."""
+    import time
+
+    from visualizer.ui.main_window import MainWindow
+
+    def until(condition, timeout_s: float = 120.0) -> None:
+        end = time.monotonic() + timeout_s
+        while not condition():
+            assert time.monotonic() < end, "the shared window did not get its run"
+            qapp.processEvents()
+            time.sleep(0.01)
+
+    w = MainWindow(settings=QSettings(str(tmp_path_factory.mktemp("shared") / "settings.ini"), QSettings.Format.IniFormat))
+    w.error_dialogs = False
+    w.ask_before_discarding = False
+    w.show()
+    w.start_run(SMALL_CNN)
+    until(lambda: w.run is not None and w.history.latest is not None)
+    yield w
+    w.close()
+
+
+@pytest.fixture()
+def reused(qtbot, shared_window):
+    """The shared window, paused and idle."""
+    w = shared_window
+    w.set_playing(False)
+    qtbot.waitUntil(lambda: idle(w), timeout=30_000)
+    return w
+
+
 def idle(w) -> bool:
     return not w.runner.session.busy
 
 
-def test_step_advances_exactly_one_and_every_panel_shows_it(qtbot, window):
-    w = window
+def test_step_advances_exactly_one_and_every_panel_shows_it(qtbot, reused):
+    w = reused
     start = w.history.latest.step
     with qtbot.waitSignal(w.frame_rendered, timeout=30_000, check_params_cb=lambda s: s == start + 1):
         w.transport.step.trigger()
@@ -49,10 +83,14 @@ def test_step_advances_exactly_one_and_every_panel_shows_it(qtbot, window):
 
 def test_play_produces_frames_and_pause_stops_training(qtbot, window):
     w = window
-    start = w.frames_shown
+    start = w.history.latest.step
+    rendered: list[int] = []  # the steps of the frames drawn while playing
+    w.frame_rendered.connect(rendered.append)
     w.transport.play.trigger()
     assert w.playing
-    qtbot.waitUntil(lambda: w.frames_shown >= start + 3 and w.history.latest.step > 5, timeout=90_000)
+    # Counted, not timed: two frames drawn from different steps of play, the later one at least
+    # five steps on (captures are rate-limited, so how long that takes depends on the machine's load).
+    qtbot.waitUntil(lambda: len({s for s in rendered if s > start}) >= 2 and max(rendered) > start + 5, timeout=180_000)
     w.transport.play.trigger()
     assert not w.playing
     qtbot.waitUntil(lambda: idle(w), timeout=30_000)
@@ -76,8 +114,8 @@ def test_closing_during_training_stops_and_joins_the_worker(qtbot, window, qtlog
     assert not [r for r in qtlog.records if "thread" in r.message.lower()]
 
 
-def test_bad_run_settings_show_a_message_and_keep_the_session(qtbot, window):
-    w = window
+def test_bad_run_settings_show_a_message_and_keep_the_session(qtbot, reused):
+    w = reused
     session = w.runner.session
     with qtbot.waitSignal(w.error_shown, timeout=60_000) as blocker:
         w.start_run(dict(SMALL_CNN, config={"lr": -1}))
@@ -88,8 +126,8 @@ def test_bad_run_settings_show_a_message_and_keep_the_session(qtbot, window):
         w.step(1)
 
 
-def test_live_setting_changes_reach_the_trainer(qtbot, window):
-    w = window
+def test_live_setting_changes_reach_the_trainer(qtbot, reused):
+    w = reused
     w.change_setting("lr", 0.01)
     with qtbot.waitSignal(w.frame_rendered, timeout=30_000):
         w.step(1)
@@ -97,8 +135,8 @@ def test_live_setting_changes_reach_the_trainer(qtbot, window):
     assert w.history.latest.scalars.values["lr"][-1] == 0.01
 
 
-def test_export_window_and_panel_images(qtbot, window, tmp_path):
-    w = window
+def test_export_window_and_panel_images(qtbot, reused, tmp_path):
+    w = reused
     assert w.export_widget(w, str(tmp_path / "window.png"))
     assert w.export_widget(w.panels["metrics"], str(tmp_path / "metrics.svg"))
     assert (tmp_path / "window.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -123,10 +161,10 @@ def test_a_live_model_is_served_in_process(qtbot, window):
     assert session.trainer.step_count == 1
 
 
-def test_clicking_a_layer_or_sample_focuses_every_linked_panel(qtbot, window):
+def test_clicking_a_layer_or_sample_focuses_every_linked_panel(qtbot, reused):
     from PySide6.QtCore import Qt
 
-    w = window
+    w = reused
     with qtbot.waitSignal(w.frame_rendered, timeout=30_000):
         w.step(1)  # a training step, so gradients exist too
     qtbot.waitUntil(lambda: idle(w), timeout=30_000)
@@ -154,3 +192,32 @@ def test_clicking_a_layer_or_sample_focuses_every_linked_panel(qtbot, window):
     act = w.panels["activations"].shown
     assert act["layer"] == "block2.conv" and act["sample"] == 3
     assert np.array_equal(act["maps"], w.history.latest.activations["block2.conv"].maps[3])
+
+
+def test_run_start_raises_the_panels_that_fit_the_model_and_data(cnn_run):
+    """Image runs: Filters and Activations; 2-D data: the plane; recurrent models: their state;
+    other sequence models: Inspect input; attention models: Attention."""
+    import dataclasses
+
+    from visualizer.ui.main_window import raised_tabs
+
+    info = cnn_run.info
+    assert raised_tabs(info) == ["filters", "activations"]
+    assert raised_tabs(dataclasses.replace(info, data_kind="plane")) == ["plane", "activations"]
+    seq = dataclasses.replace(info, data_kind="sequence")
+    assert raised_tabs(dataclasses.replace(seq, recurrent_layers=["rnn1"])) == ["recurrent", "activations"]
+    assert raised_tabs(dataclasses.replace(seq, attention_layers=["block1.attn"])) == ["inspect_input", "attention"]
+    vit = dataclasses.replace(info, attention_layers=["block1.attn"])  # images through attention: kernels and maps
+    assert raised_tabs(vit) == ["filters", "attention"]
+
+
+def test_default_window_fits_a_900_pixel_high_screen(qtbot, tmp_path):
+    """Every dock's minimum fits the default 1440 x 900 size (the layout is activated before sizing)."""
+    from visualizer.ui.main_window import MainWindow
+
+    w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(w)
+    w.show()
+    assert (w.width(), w.height()) == (1440, 900)
+    assert w.minimumSize().height() <= 900 and w.minimumSize().width() <= 1440
+    w.close()

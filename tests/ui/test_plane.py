@@ -143,3 +143,16 @@ def test_odd_plane_data_does_not_raise(qtbot, panel_context, mlp_run):
     assert panel.unit_layers == ["hidden1.relu"] and panel.shown["unit_scale"]["hidden1.relu"] == 1.0
     panel.render(dataclasses.replace(mlp_run.frame, plane={**plane, "units": {}}))
     assert panel.unit_layers == [] and "Nothing to show" in panel.units_caption.text()
+
+
+def test_a_narrow_pane_beside_the_plane_gets_one_column_per_layer(qtbot, panel_context, mlp_run):
+    """Wide and low (the default dock): rows of eight would make small maps, so layers become columns,
+    whose maps are clearly larger than rows would give."""
+    panel = linked(qtbot, panel_context, mlp_run)
+    panel.resize(640, 330)
+    qtbot.waitUntil(lambda: panel.splitter.orientation() == Qt.Orientation.Horizontal and panel.layer_columns)
+    layers, units = len(panel.unit_layers), 8
+    width, height = panel.units.width() - 80, panel.units.height()
+    as_rows = min((width - 75) / units, (height - 25) / layers)
+    as_columns = min((width - 35) / layers, (height - 45) / units)
+    assert as_columns > 1.25 * as_rows

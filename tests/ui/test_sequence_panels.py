@@ -90,3 +90,43 @@ def test_inspect_input_runs_the_model_on_a_typed_sequence(qtbot, panel_context, 
     panel.entry.setText("3 x")
     panel.run_now()
     assert "unknown symbol 'x'" in panel.shown["error"] and len(requests) == 1
+
+
+def test_attribution_on_a_sequence_run_colours_the_dataset_symbols(qtbot, panel_context, transformer_run):
+    """The attribution job runs on a real sequence session and the tokens are shown as the dataset's symbols."""
+    import re
+    from html import unescape
+
+    from visualizer.capture.jobs import JobUpdate, run_job
+    from visualizer.capture.session import analysis_job
+    from visualizer.ui.panels.attribution import NAME, AttributionPanel
+
+    panel = show_panel(qtbot, AttributionPanel, panel_context, transformer_run)
+    panel_context.selection.changed.connect(panel.selection_changed)
+    panel_context.selection.set(sample=3)
+    params = dict(panel.requested[NAME])
+    kind = params.pop("kind")
+    assert params["samples"] == [3] and params["methods"] == ["saliency", "integrated_gradients"]
+    result = run_job(analysis_job(transformer_run.session, kind, params))
+    panel.receive(JobUpdate(NAME, 1, "done", 1, 1, result=result, tag={"step": transformer_run.frame.step, "kind": kind, **params}))
+    session = transformer_run.session
+    symbols = [session.trainer.dataset.tokens[i] for i in session.probe_x[3].tolist()]
+    assert panel.shown["tokens"] == symbols
+    line = panel.tokens.label.text().split("</p>")[0]  # the first method's line
+    shown = [unescape(t).replace("\xa0", "") for t in re.findall(r'<span style="background-color: [^"]*;">(.*?)</span>', line)]
+    assert shown == symbols and not any(s.startswith("#") for s in shown)
+    assert result["integrated_gradients"]["values"].shape == (1, len(symbols))
+    last = len(symbols) - 1  # per-position outputs: the last position is explained by default
+    truth = transformer_run.info.class_names[int(session.probe_y[3][last])]
+    assert f"at output position {last} (true: {truth})" in panel.caption.text()
+
+    # another output position: asked for, and the caption names it and its true label
+    assert panel.position.isVisibleTo(panel) and panel.position.maximum() == len(symbols) - 1
+    panel.position.setValue(2)
+    params = dict(panel.requested[NAME])
+    params.pop("kind")
+    assert params["settings"]["position"] == 2
+    result = run_job(analysis_job(transformer_run.session, kind, params))
+    panel.receive(JobUpdate(NAME, 2, "done", 1, 1, result=result, tag={"step": transformer_run.frame.step, "kind": kind, **params}))
+    truth = transformer_run.info.class_names[int(session.probe_y[3][2])]
+    assert result["saliency"]["position"] == 2 and f"at output position 2 (true: {truth})" in panel.caption.text()

@@ -86,3 +86,30 @@ def test_history_forgets_what_came_after_a_rollback():
     h.ingest(frame_at(28, 1.0))  # training goes on from the rollback
     steps, cols = h.metrics.data()
     assert steps[-2:].tolist() == [27, 28] and np.all(np.diff(steps) > 0)
+
+
+def test_saturated_tanh_demo_raises_the_saturation_alarm_recomputed_by_hand():
+    """The saturated-tanh-digits demo: with lr 1.0 every tanh layer ends up at +-1; the alarm names
+    exactly the tanh layers whose probe outputs lie mostly within the margin of the bounds."""
+    from visualizer.ui.runner import DEMOS
+
+    torch.set_num_threads(1)
+    demo = DEMOS["saturated-tanh-digits"]
+    spec = RunSpec(model=demo["model"], data=demo["data"], model_options=demo["model_options"],
+                   config=TrainConfig(**demo["config"]), device="cpu")
+    t = build_trainer(spec)
+    s = TrainingSession(t, settings=CaptureSettings(max_rate_hz=1e9, budget=1.0, val_interval_s=1e9, probe_size=16))
+    s.run(15)
+    s.arm()
+    frame = s.step()
+    flagged = {n for n, v in frame.info["alarms"].items() if any(a["kind"] == "saturated" for a in v)}
+    outs = {}  # by hand: a plain forward pass of the probe batch, eval mode
+    hooks = [m.register_forward_hook(lambda m, i, o, n=n: outs.__setitem__(n, o.detach()))
+             for n, m in t.model.named_modules() if isinstance(m, torch.nn.Tanh)]
+    with torch.no_grad():
+        t.model.eval()(s.probe_x)
+    for h in hooks:
+        h.remove()
+    expected = {n for n, o in outs.items()
+                if float((o.abs() > 1 - 2 * A.SATURATION_MARGIN).float().mean()) > A.SATURATED_FRACTION}
+    assert flagged == expected and len(expected) == demo["model_options"]["depth"]

@@ -247,3 +247,29 @@ def test_analyses_run_on_a_snapshot_between_steps_and_post_results():
     assert all(torch.equal(before[k], v) for k, v in t.model.state_dict().items())
     assert hook_count(t.model) == 0
     s.close()
+
+
+def test_an_expensive_or_cold_capture_never_stalls_frames_longer_than_the_cap():
+    """The capture budget sets the idle gap after a capture (cost x 49 at 2 %), but never beyond
+    ``max_capture_gap_s``; and the first, cold capture's cost is replaced by the second one's."""
+    import time
+
+    from tests.unit.helpers import TinyMLP, plane_dataset
+    from visualizer.capture.session import CaptureSettings, TrainingSession
+    from visualizer.engine.trainer import TrainConfig, Trainer
+
+    torch.set_num_threads(1)
+    t = Trainer(TinyMLP(), plane_dataset(), TrainConfig(batch_size=16), device="cpu")
+    s = TrainingSession(t, settings=CaptureSettings(max_rate_hz=1e9, max_capture_gap_s=4.0))
+    s.arm()
+    s.step()  # the first capture
+    assert s.captures == 1
+    s._capture_cost = 1.0  # as if that cold capture had taken a second: the budget alone would wait 49 s
+    s.arm()
+    s._last_capture_end = time.monotonic() - 4.5  # 4.5 s ago (set, not waited for)
+    assert s._due()
+    s._last_capture_end = time.monotonic() - 3.0
+    assert not s._due()
+    s._last_capture_end = time.monotonic() - 4.5
+    s.step()  # the second capture: its own cost replaces the cold one
+    assert s.captures == 2 and s._capture_cost < 1.0

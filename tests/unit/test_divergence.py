@@ -229,3 +229,120 @@ def test_a_long_run_keeps_memory_bounded_and_leaves_no_hook_or_thread():
     assert not {x for x in set(threading.enumerate()) - threads if x.is_alive()}
     assert len(s.snapshots.snapshots) <= 3  # two verified ones and the newest
     assert t._buffered == 0 and not t._rows and len(t._lr_log) == 1  # every scalar was handed on
+
+
+class Scrubbed(GradNet):
+    """sqrt(|x|) at 0 makes fc1's gradient NaN; nan_to_num then hides fc1's NaN weights from the
+    loss, which stays finite for ever: only a gradient check can see the run broke."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(torch.nan_to_num(self.root(self.fc1(x)), nan=0.0))
+
+
+def test_a_non_finite_gradient_that_never_reaches_the_loss_is_caught_and_its_step_named():
+    torch.set_num_threads(1)
+    model = Scrubbed()
+    with torch.no_grad():
+        model.fc1.weight.zero_()
+        model.fc1.bias.zero_()
+    t, s = session_for(model, lr=0.1, every=1)
+    s.run(3)  # uncaptured steps: nothing is read; the NaN weights wait for the next captured step
+    assert s.mailbox.take("error") is None
+    s.arm()
+    s.step()
+    error = s.mailbox.take("error")
+    assert error is not None, "a NaN gradient with a finite loss went unnoticed"
+    report = error["nonfinite"]
+    assert report["step"] == 1 and report["layer"] == "fc1" and report["reproduced"]
+    # by hand, on a fresh copy: every loss finite, fc1's weight gradient NaN from the first step
+    plain = Scrubbed()
+    with torch.no_grad():
+        plain.fc1.weight.zero_()
+        plain.fc1.bias.zero_()
+    p = Trainer(plain, plane_dataset(), TrainConfig(optimizer="sgd", lr=0.1, batch_size=32, seed=0), device="cpu")
+    losses = torch.stack([p.step() for _ in range(4)])
+    assert torch.isfinite(losses).all() and not torch.isfinite(plain.fc1.weight).all()
+
+
+def test_huge_but_finite_weights_and_gradients_are_no_false_alarm():
+    """The captured check is exact: gradients whose 2-norm overflows float32 do not stop training."""
+
+    class Loud(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x) * 1e24  # loss and gradients ~1e24: their squares overflow float32
+
+    torch.set_num_threads(1)
+    model = seeded(Loud)
+    t, s = session_for(model, lr=1e-30, every=1)
+    s.arm()
+    frame = s.step()
+    assert s.mailbox.take("error") is None and not frame.info["nonfinite"]
+    grads = torch.cat([model.fc.weight.grad.flatten(), model.fc.bias.grad.flatten()])
+    assert torch.isfinite(grads).all() and not torch.isfinite(torch.linalg.vector_norm(grads))  # a norm would overflow
+
+
+class Spike(nn.Module):
+    """Infinite wherever its input exceeds ``threshold``, clamped away by the next layer: the loss
+    and every gradient stay finite whatever it outputs."""
+
+    def __init__(self, threshold: float) -> None:
+        super().__init__()
+        self.threshold = threshold
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x > self.threshold, torch.full_like(x, float("inf")), x)
+
+
+class SpikeNet(nn.Module):
+    def __init__(self, threshold: float = 1e9) -> None:
+        super().__init__()
+        self.fc1, self.spike, self.fc2 = nn.Linear(2, 16), Spike(threshold), nn.Linear(16, 2)
+        self.order = ["fc1", "spike", "fc2"]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.spike(self.fc1(x)).clamp(max=1.0))
+
+
+def captured_errors(s, rounds: int) -> list:
+    errors = []
+    for _ in range(rounds):
+        s.run(2)
+        s.arm()
+        s.step()
+        s.mailbox.take("train")
+        errors.append(s.mailbox.take("error"))
+    return errors
+
+
+def test_a_non_finite_activation_hidden_from_the_loss_is_caught_on_a_captured_step():
+    torch.set_num_threads(1)
+    model = seeded(SpikeNet)
+    t, s = session_for(model, lr=0.01, every=1)
+    assert captured_errors(s, 2) == [None, None]
+    model.spike.threshold = 0.5  # from now on the layer's output goes infinite (loss and gradients stay finite)
+    first = t.step_count + 1
+    error = captured_errors(s, 1)[0]
+    assert error is not None
+    report = error["nonfinite"]
+    assert (report["layer"], report["where"], report["value"]) == ("spike", "output", "inf")
+    # the replay starts from a snapshot no later than the last good frame (step first - 1) and names
+    # the first replayed step whose output is infinite (the changed layer makes every replayed step so)
+    assert report["rolled_back_to"] < report["step"] <= first and report["reproduced"]
+    assert report["step"] == report["rolled_back_to"] + 1
+    # by hand: spike's output on a training batch is infinite, the loss finite
+    x, y = t._next_batch()
+    with torch.no_grad():
+        h = model.spike(model.fc1(x))
+        loss = nn.functional.cross_entropy(model.fc2(h.clamp(max=1.0)), y)
+    assert torch.isinf(h).any() and torch.isfinite(loss)
+
+
+def test_outputs_non_finite_by_design_from_the_start_are_no_alarm():
+    """A layer that outputs -inf or inf from the first step on (a mask, say) does not stop training."""
+    torch.set_num_threads(1)
+    t, s = session_for(seeded(SpikeNet, 0.0), lr=0.01, every=1)
+    assert captured_errors(s, 3) == [None, None, None] and t.step_count == 9

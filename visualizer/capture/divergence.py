@@ -26,6 +26,8 @@ WHERE_TEXT = {
     "weight gradient": "the gradient of its weights",
     "weights": "its weights after the update",
     "loss": "the loss (every layer's output was finite)",
+    "probe output": "its output on the probe batch in evaluation mode (the training steps stayed finite: "
+                    "look at running statistics such as batch norm's)",
 }
 
 
@@ -152,6 +154,22 @@ class NonFiniteWatch:
             if hit:
                 return hit[0], where, value(hit[1])
         return None
+
+
+def parameters_finite(model: nn.Module) -> torch.Tensor:
+    """(2,) bools on the device: every weight finite, every gradient finite (a captured step's check).
+
+    A non-finite gradient turns its weights non-finite at the update, and they stay so, so checking
+    the weights on captured steps finds one that never reached the loss, at no cost to other steps.
+    ``isfinite`` is exact: a huge but finite value (whose norm would overflow) is no alarm."""
+    params = [p for p in model.parameters() if p.is_floating_point()]
+    if not params:
+        return torch.ones(2, dtype=torch.bool)
+    grads = [p.grad for p in params if p.grad is not None and not p.grad.is_sparse]
+    device = params[0].device
+    weights = torch.stack([torch.isfinite(p.detach()).all().to(device) for p in params]).all()
+    gradients = torch.stack([torch.isfinite(g).all().to(device) for g in grads]).all() if grads else weights.new_ones(())
+    return torch.stack((weights, gradients))
 
 
 def _bad(t: torch.Tensor) -> torch.Tensor:

@@ -95,6 +95,7 @@ def reduce_activation(a: torch.Tensor, max_channels: int, map_size: int, max_uni
         "channel_max": peak,
         "dead_fraction": 1.0 - alive.float().mean(),
         "norm": a.pow(2).mean().sqrt(),
+        "finite": torch.isfinite(a).all(),  # exact: a huge but finite output is not flagged
     }
 
 

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ import torch
 
 from visualizer.capture.alarms import AlarmTracker
 from visualizer.capture.attention import attention_modules, recurrent_modules, sequence_captures
-from visualizer.capture.divergence import Divergence, locate_nonfinite
+from visualizer.capture.divergence import Divergence, locate_nonfinite, parameters_finite
 from visualizer.capture.layers import LayerInfo, discover_layers, first_tensor, parametrised
 from visualizer.capture.probes import (ActivationProbe, GradientProbe, PlaneProbe, filter_images, parameter_filters,
                                       preserved_state, weight_movement)
@@ -41,6 +41,7 @@ class CaptureSettings:
     every_k_steps: int = 1
     max_rate_hz: float = 30.0
     budget: float = 0.03  # share of wall time for captures (validation gets a third): 3 % keeps training >= 0.95 of bare speed
+    max_capture_gap_s: float = 4.0  # a frame at least this often while training, whatever a capture costs
     val_interval_s: float = 1.0  # at most this often (and less often when validation is slow)
     val_samples: int = 512  # live validation on a fixed subset; the full split on demand
     max_channels: int = 32
@@ -77,6 +78,8 @@ def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
 
 ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity", "inspect",
                   "predict", "attribution")
+# hierarchy analyses written for images and feature vectors; attribution explains tokens too
+IMAGE_ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity")
 
 
 def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) -> Any:
@@ -98,7 +101,7 @@ def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) ->
                 raise ValueError("this model has no tokenizer: type its symbols instead")
             tokens = model.encode(str(params.get("text", "")))
         return inspect_job(model, tokens, x.device)
-    if session.trainer.dataset.kind == "sequence" and kind in ANALYSIS_KINDS:
+    if session.trainer.dataset.kind == "sequence" and kind in IMAGE_ANALYSIS_KINDS:
         raise ValueError(f"the {kind.replace('_', ' ')} analysis is not available for sequence data yet")
     if kind == "layer_probes":
         return h.layer_probes_job(model, x, y, session.layer_order)
@@ -197,6 +200,7 @@ class TrainingSession:
         self._capture_cost = 0.0
         self._val_cost = 0.0
         self._diverged = False
+        self._masked_outputs: set[str] | None = None  # layers non-finite by design (e.g. -inf masks): set by the first frame
         self._analysis_runners: dict[str, Any] = {}
         self.snapshots = SnapshotKeeper(s.snapshot_every)
         self.snapshots.take(trainer)
@@ -321,6 +325,7 @@ class TrainingSession:
                     self.trainer.apply_commands()
                     self._diverged = False
                     self.divergence = None
+                    self._masked_outputs = None
                     self.alarms.clear()
                     self.snapshots.clear()
                     self.snapshots.take(self.trainer)
@@ -431,6 +436,7 @@ class TrainingSession:
         t = self.trainer
         applied = t.apply_commands()
         if any(c.name == "reset" for c in applied):
+            self._masked_outputs = None
             self.snapshots.clear()  # the old run's snapshots mean nothing now
         if applied or self.snapshots.due(t.step_count):
             self.snapshots.take(t)
@@ -460,7 +466,7 @@ class TrainingSession:
         if self.trainer.step_count + 1 - self._last_capture_step < s.every_k_steps:
             return False
         now = time.monotonic()
-        gap = _gap(self._capture_cost, s.budget * 2 / 3 if s.budget < 1 else 1.0)
+        gap = min(_gap(self._capture_cost, s.budget * 2 / 3 if s.budget < 1 else 1.0), s.max_capture_gap_s)
         return now - self._last_capture_time >= 1.0 / s.max_rate_hz and now - self._last_capture_end >= gap
 
     def _val_due(self, now: float) -> bool:
@@ -510,6 +516,7 @@ class TrainingSession:
             tree["attention"], tree["recurrent"] = sequence_captures(model, self.probe_x, bool(self.recurrent_layers))
         with torch.no_grad():
             tree["moved"] = weight_movement(model, self.param_layers, trainer.initial_state)
+            tree["finite"] = parameters_finite(model)
         want_val = self._val_due(now)
         if want_val:
             v0 = time.perf_counter()
@@ -528,20 +535,27 @@ class TrainingSession:
             self._val_cost = val_cost if self._val_cost == 0 else 0.8 * self._val_cost + 0.2 * val_cost
             cost -= val_cost
             self._last_val_end = time.monotonic()
-        self._capture_cost = cost if self.captures == 0 else 0.8 * self._capture_cost + 0.2 * cost
+        # the first capture is cold (allocations, lazy imports): the second one's cost replaces it
+        self._capture_cost = cost if self.captures <= 1 else 0.8 * self._capture_cost + 0.2 * cost
         self.captures += 1
         self._last_capture_end = time.monotonic()
         losses = frame.scalars.values["train_loss"]
         if frame.info["nonfinite"]:
-            return self._diverge(int(frame.scalars.steps[~np.isfinite(losses)][0]), frame)
+            bad = frame.info["nonfinite_steps"]  # the loss of a step: that step
+            if len(bad):
+                return self._diverge(int(bad[0]), frame)
+            # else a weight, this step's gradients or a layer's output on the probe batch (with the weights
+            # after this step): some step since the last good frame, up to the next one, went non-finite
+            return self._diverge(max(self.snapshots.verified_step, 0) + 1, frame, until=trainer.step_count + 1)
         if len(losses):
             self.snapshots.verify(int(frame.scalars.steps[-1]))
         self.mailbox.put("train", frame)
         return frame
 
-    def _diverge(self, first_bad: int, frame: Frame) -> Frame:
-        """A captured loss was not finite: pause, roll back to the last good snapshot, replay to
-        find the first non-finite layer and step, and post it on "error" (with "nonfinite")."""
+    def _diverge(self, first_bad: int, frame: Frame, until: int | None = None) -> Frame:
+        """A captured frame found a NaN or infinity (first possible step ``first_bad``; replayed through
+        ``until``, default ``first_bad``): pause, roll back to the last good snapshot, replay to find the
+        first non-finite layer and step, and post it on "error" (with "nonfinite")."""
         self.playing, self.pending_steps = False, 0
         snap = self.snapshots.before(first_bad, self.settings.rollback_margin)
         if snap is None:  # nothing good to go back to (e.g. weights that were never finite)
@@ -551,7 +565,10 @@ class TrainingSession:
                 d = Divergence(first_bad, None, "loss", "NaN", None, reproduced=False)
                 self.mailbox.put("error", {"step": first_bad, "detail": "", "message": d.message(), "nonfinite": d.to_dict()})
             return frame
-        d = locate_nonfinite(self.trainer, snap, first_bad, self.layer_order, self.param_layers)
+        d = locate_nonfinite(self.trainer, snap, until or first_bad, self.layer_order, self.param_layers)
+        probe_bad = frame.info.get("nonfinite_outputs") or []
+        if not d.reproduced and probe_bad:  # training stayed finite; the probe forward (eval mode) did not
+            d = replace(d, layer=min(probe_bad, key=self.layer_order.index), where="probe output", reproduced=True)
         self.snapshots.drop_after(snap.step)
         self.divergence, self._diverged = d, False
         self.divergences += 1
@@ -609,16 +626,30 @@ class TrainingSession:
             plane=None if "plane" not in host else {**host["plane"], "extent": self.plane_probe.extent},
             attention=host.get("attention", {}),
             recurrent=host.get("recurrent", {}),
-            info=self._info(rows, acts, grads, host.get("moved", {})),
+            info=self._info(rows, steps, acts, grads, host.get("moved", {}),
+                            [n for n, r in host["acts"]["layers"].items() if not bool(r.get("finite", True))],
+                            np.asarray(host["finite"]).tolist()),
         )
 
-    def _info(self, rows: np.ndarray, acts: dict[str, LayerActivation], grads: dict[str, LayerGradient],
-              moved: dict[str, Any]) -> dict[str, Any]:
-        """Frame info: non-finite flag, learning rate, layer alarms, the divergence being shown, and per
-        layer ||w - w_start|| / ||w_start|| since the run started (or the model was loaded) and frozen layers."""
+    def _info(self, rows: np.ndarray, steps: np.ndarray, acts: dict[str, LayerActivation],
+              grads: dict[str, LayerGradient], moved: dict[str, Any], bad_outputs: list[str],
+              finite: list[bool]) -> dict[str, Any]:
+        """Frame info: non-finite flag (the loss of a step since the last frame: ``nonfinite_steps``; the
+        weights or this step's gradients: ``nonfinite_parameters``; a layer's output on the probe batch:
+        ``nonfinite_outputs``), learning rate, layer alarms,
+        the divergence being shown, and per layer ||w - w_start|| / ||w_start|| since the run started
+        (or the model was loaded) and frozen layers."""
         t = self.trainer
+        bad_steps = steps[~np.isfinite(rows[:, 0])]
+        if self._masked_outputs is None:
+            self._masked_outputs = set(bad_outputs)  # non-finite from the start: a design, not a divergence
+        # a layer that went non-finite on the probe batch since: only on a frame that carries training steps
+        bad_outputs = [n for n in bad_outputs if n not in self._masked_outputs] if len(rows) else []
+        bad_parameters = [what for what, ok in zip(("weights", "gradients"), finite) if not ok] if len(rows) else []
         info: dict[str, Any] = {
-            "nonfinite": not bool(np.isfinite(rows[:, 0]).all()), "lr": t.config.lr,
+            "nonfinite": bool(len(bad_steps) or bad_outputs or bad_parameters), "lr": t.config.lr,
+            "nonfinite_steps": [int(k) for k in bad_steps], "nonfinite_outputs": bad_outputs,
+            "nonfinite_parameters": bad_parameters,
             "moved": {k: float(v) for k, v in moved.items()},
             "frozen": [n for n in self.param_layers
                        if not any(p.requires_grad for p in self._modules[n].parameters(recurse=False))],

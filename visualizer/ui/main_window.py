@@ -136,8 +136,8 @@ class MainWindow(QMainWindow):
         for top, bottom in below.items():
             if top in d and bottom in d:
                 self.splitDockWidget(d[top], d[bottom], Qt.Orientation.Vertical)
-        tabs = {"layers": ["setup"], "filters": ["plane", "recurrent"],
-                "activations": ["top_examples", "features", "attribution", "attention", "inspect_input"],
+        tabs = {"layers": ["setup"], "filters": ["plane", "recurrent", "inspect_input"],
+                "activations": ["top_examples", "features", "attribution", "attention"],
                 "metrics": ["probes", "representations", "finetune"], "gradients": ["selectivity", "drawing"]}
         for host, guests in tabs.items():
             for g in guests:
@@ -146,6 +146,8 @@ class MainWindow(QMainWindow):
         for host in tabs:
             if host in d:
                 d[host].raise_()
+        # the layout's minimum is stale until activated: without this the window grows past 900 px high
+        self.layout().activate()
         widths = [d[k] for k in order]
         if widths:
             self.resizeDocks(widths, [330, 640, 440][: len(widths)], Qt.Orientation.Horizontal)
@@ -277,9 +279,7 @@ class MainWindow(QMainWindow):
         layer = self.selection.layer if self.selection.layer in info.layer_names else info.layers[0].name
         self.selection.set(layer=layer, channel=None, sample=0, target=None, head=None)
         self.status_labels["device"].setText(info.device)
-        tab = "plane" if info.data_kind == "plane" else "filters"  # the tab that has something to show
-        tab = "recurrent" if info.recurrent_layers else tab
-        for shown in [tab] + (["attention"] if info.attention_layers else []):
+        for shown in raised_tabs(info):
             if shown in self.docks:
                 self.docks[shown].raise_()
         self.transport.set_enabled(True)
@@ -550,6 +550,20 @@ class MainWindow(QMainWindow):
             self.settings.setValue("run/spec", json.dumps(self.spec))
         self.settings.sync()
         super().closeEvent(event)
+
+
+def raised_tabs(info: RunInfo) -> list[str]:
+    """The panels brought to the front of their tab groups when a run starts: the ones that
+    have the most to show for this kind of model and data."""
+    if info.data_kind == "plane":
+        below = "plane"
+    elif info.recurrent_layers:
+        below = "recurrent"
+    elif info.data_kind == "sequence":
+        below = "inspect_input"  # no kernels to draw: type a sequence and see what the model does
+    else:
+        below = "filters"
+    return [below] + (["attention"] if info.attention_layers else ["activations"])
 
 
 def default_spec(demo: str | None) -> dict[str, Any]:

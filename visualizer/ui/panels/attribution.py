@@ -32,6 +32,7 @@ from visualizer.ui.widgets.analysis_controls import AnalysisControls
 from visualizer.ui.widgets.attribution_views import BarsRow, OverlayRow, TokenRow, robust_normalised
 from visualizer.ui.widgets.caption import caption_label
 from visualizer.ui.widgets.placeholder import Placeholder
+from visualizer.ui.widgets.token_symbols import token_symbols
 
 NAME = "attribution"  # the analysis stream this panel owns
 KIND = "attribution"
@@ -87,7 +88,7 @@ class AttributionPanel(AnalysisPanel):
             box.setToolTip(TIPS[key])
             box.toggled.connect(self._settings_changed)
             self.method_boxes[key] = box
-            methods.addWidget(box, i // 4, i % 4)
+            methods.addWidget(box, i // 3, i % 3)  # three columns: the panel fits the default middle column
 
         self.target = QComboBox()
         self.target.setToolTip("The class to explain: the one predicted for this sample, or any class")
@@ -100,7 +101,9 @@ class AttributionPanel(AnalysisPanel):
         self.baseline.setToolTip("What 'absent' means for Integrated Gradients, DeepLift, GradientSHAP and Occlusion")
         self.samples = _spin(1, 512, 16, "SmoothGrad and GradientSHAP: noisy copies averaged")
         self.window = _spin(1, 64, 4, "Occlusion: edge of the window slid over the input (stride: half of it)")
-        for w in (self.steps, self.samples, self.window):
+        self.position = _spin(0, 0, 0, "Models with one output per position (copy, reverse, sort, text, running "
+                                       "parity): which output position to explain")
+        for w in (self.steps, self.samples, self.window, self.position):
             w.valueChanged.connect(self._settings_changed)
         self.baseline.activated.connect(self._settings_changed)
         self.opacity = QSlider(Qt.Orientation.Horizontal)
@@ -115,14 +118,20 @@ class AttributionPanel(AnalysisPanel):
         opacity.addWidget(QLabel("opacity"))
         opacity.addWidget(self.opacity)
         opacity.addStretch(1)
-        methods.addLayout(opacity, 1, 3)
-        for label, widget in (("target", self.target), ("baseline", self.baseline), ("steps", self.steps),
-                              ("samples", self.samples), ("window", self.window)):
+        methods.addLayout(opacity, 2, 1, 1, 2)
+        numbers = QHBoxLayout()  # a second row: the panel fits the default middle column
+        numbers.setContentsMargins(0, 0, 0, 0)
+        for row, label, widget in ((settings, "target", self.target), (settings, "baseline", self.baseline),
+                                   (numbers, "steps", self.steps), (numbers, "samples", self.samples),
+                                   (numbers, "window", self.window), (numbers, "position", self.position)):
             text = QLabel(label)
             text.setToolTip(widget.toolTip())
-            settings.addWidget(text)
-            settings.addWidget(widget)
+            row.addWidget(text)
+            row.addWidget(widget)
+            if widget is self.position:
+                self.position_label = text
         settings.addStretch(1)
+        numbers.addStretch(1)
 
         self.overlay = OverlayRow()
         self.bars = BarsRow()
@@ -140,9 +149,11 @@ class AttributionPanel(AnalysisPanel):
         layout.addWidget(self.controls)
         layout.addLayout(methods)
         layout.addLayout(settings)
+        layout.addLayout(numbers)
         layout.addWidget(self.body, 1)
         layout.addWidget(self.note)
         self.mode = "image"
+        self.per_position = False
         self._asked: dict[str, Any] | None = None  # params of the last request
         self._result: dict[str, Any] | None = None
         self._result_tag: dict[str, Any] = {}
@@ -152,7 +163,7 @@ class AttributionPanel(AnalysisPanel):
     def set_run(self, run: RunInfo) -> None:
         super().set_run(run)
         inputs = np.asarray(run.probe_inputs)
-        if inputs.dtype.kind in "iu":
+        if inputs.dtype.kind in "iu" or run.data_kind == "sequence":  # token ids (sent to the window as floats)
             self.mode = "tokens"
         elif len(run.input_shape) >= 2:
             self.mode = "image"
@@ -172,6 +183,14 @@ class AttributionPanel(AnalysisPanel):
             self.target.addItem(f"{k}: {name}", k)
         self.opacity.setEnabled(self.mode == "image")
         self.window.setValue(4 if self.mode == "image" else 1)
+        labels = np.asarray(run.probe_labels)
+        self.per_position = labels.ndim == 2 and labels.shape[1] > 0
+        self.position.blockSignals(True)
+        self.position.setRange(0, labels.shape[1] - 1 if self.per_position else 0)
+        self.position.setValue(self.position.maximum())  # the last position: e.g. the whole string's parity
+        self.position.blockSignals(False)
+        for w in (self.position, self.position_label):
+            w.setVisible(self.per_position)
         self.pages.setCurrentWidget({"image": self.overlay, "features": self.bars, "tokens": self.tokens}[self.mode])
         self.controls.reset()
         self._asked, self._result, self._result_tag = None, None, {}
@@ -206,7 +225,8 @@ class AttributionPanel(AnalysisPanel):
             "target": None if target is None else int(target),
             "layer": self.gradcam_layer() if "grad_cam" in methods else None,
             "settings": {"steps": self.steps.value(), "baseline": self.baseline.currentData(),
-                         "n_samples": self.samples.value(), "window": self.window.value()},
+                         "n_samples": self.samples.value(), "window": self.window.value(),
+                         **({"position": self.position.value()} if self.per_position else {})},
         }
 
     def run_now(self) -> None:
@@ -282,8 +302,8 @@ class AttributionPanel(AnalysisPanel):
             names = [f"{n} = {v:.2f}" for n, v in zip(base, x)]
             self.bars.set_values([raw[m] for m in methods], titles, names)
         else:
-            tokens = [f"#{int(t)}" for t in np.asarray(image).reshape(-1)]
-            self.tokens.set_values([raw[m] for m in methods], titles, tokens)
+            shown["tokens"] = token_symbols(run.tokens, image)
+            self.tokens.set_values([raw[m] for m in methods], titles, shown["tokens"])
         if "integrated_gradients" in result:
             ig = result["integrated_gradients"]
             total = float(np.asarray(ig["values"])[0].sum())
@@ -297,23 +317,30 @@ class AttributionPanel(AnalysisPanel):
             self.note.setText("")
         self.shown = shown
         self.body.show_content()
-        self._caption(sample, target, predicted, tag.get("step"))
+        self._caption(sample, target, predicted, tag.get("step"), first.get("position"))
 
     def _title(self, method: str, r: dict[str, Any]) -> str:
         label = METHODS.get(method, method)
         scale = float(np.abs(np.asarray(r["values"])[0]).max()) if np.asarray(r["values"]).size else 0.0
-        extra = f"max |a| {scale:.2g}"
+        extra = [f"max |a| {scale:.2g}"]  # one fact a line: tiles are narrow
         if method == "grad_cam" and r.get("layer"):
-            extra = f"{r['layer']}, {extra}"
+            extra.insert(0, str(r["layer"]))
         if r.get("delta") is not None:
-            extra += f", δ {float(np.asarray(r['delta'])[0]):.1g}"
-        return f"{label}<br><span style='color:#666'>{extra}</span>"
+            extra.append(f"δ {float(np.asarray(r['delta'])[0]):.1g}")
+        return f"{label}<br><span style='color:#666'>{'<br>'.join(extra)}</span>"
 
-    def _caption(self, sample: int, target: int, predicted: int, step: Any) -> None:
+    def _caption(self, sample: int, target: int, predicted: int, step: Any, position: int | None = None) -> None:
         run = self.run
         names = run.class_names
-        truth = names[int(run.probe_labels[sample])] if sample < len(run.probe_labels) else "?"
+        labels = np.asarray(run.probe_labels)
+        truth = "?"
+        if sample < len(labels):
+            label = labels[sample]
+            if label.ndim:  # one label per output position: the explained position's
+                label = label[position if position is not None else -1]
+            truth = names[int(label)]
+        where = "" if position is None else f" at output position {position}"
         what = "the predicted class" if self.selection.target is None else "the chosen class"
         when = "" if step is None else f" Weights of step {int(step):,}."
-        self.caption.setText(f"{WHAT} Sample {sample} (true: {truth}), predicted <b>{names[predicted]}</b>; "
+        self.caption.setText(f"{WHAT} Sample {sample}{where} (true: {truth}), predicted <b>{names[predicted]}</b>; "
                              f"explaining {what} <b>{names[target]}</b>.{when}")

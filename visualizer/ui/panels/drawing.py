@@ -41,7 +41,7 @@ class DrawingPanel(AnalysisPanel):
         self.preview = ImageGrid(colorbar=False, label="model input")
         self.preview.setToolTip("What the model sees: the drawing preprocessed like its training data")
         self.preview.setMinimumSize(140, 140)
-        self.bars = ProbabilityBars(210, 175, title="P(class) for the drawing")
+        self.bars = ProbabilityBars(180, 175, title="P(class) for the drawing")
         clear = QPushButton("Clear")
         clear.clicked.connect(self.pad.clear)
         self.preview_note = caption_label("what the model sees (dark = no ink, yellow = fully inked)", 0.8)

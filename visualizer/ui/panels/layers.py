@@ -257,6 +257,7 @@ class LayersPanel(Panel):
                                    "each says the step it began. Hover a marked layer name for details.")
         self.alarm_list.hide()
         self.footer = QLabel("")
+        self.footer.setWordWrap(True)  # a long count must not widen the dock
         self.footer.setToolTip("Parameters counted over the whole model; layers without weights have none.")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)

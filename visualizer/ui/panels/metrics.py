@@ -26,7 +26,8 @@ class MetricsPanel(Panel):
         super().__init__(context)
         self.loss_plot = line_plot("step", "loss (cross-entropy)", log_y=True)
         self.acc_plot = line_plot("step", "accuracy")
-        self.lr_plot = line_plot("step", "learning rate", legend=False)
+        self.lr_plot = line_plot("step", "lr", legend=False)  # short: the strip is low
+        self.lr_plot.setToolTip("learning rate")
         self.lr_plot.getAxis("left").enableAutoSIPrefix(False)
         use_decade_axis(self.loss_plot.getPlotItem())
         self.acc_plot.setYRange(0, 1.02)
@@ -35,7 +36,7 @@ class MetricsPanel(Panel):
             plot.getPlotItem().getAxis("bottom").setStyle(showValues=False)
             plot.getPlotItem().setLabel("bottom", "")
         self.lr_plot.setXLink(self.loss_plot)
-        self.lr_plot.setMaximumHeight(110)
+        self.lr_plot.setMaximumHeight(90)
         for plot in (self.loss_plot, self.acc_plot, self.lr_plot):
             # one fixed width: the x axes line up, and new tick labels never re-lay the plots out
             plot.getPlotItem().getAxis("left").setWidth(54)

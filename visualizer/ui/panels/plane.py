@@ -188,7 +188,9 @@ class PlanePanel(Panel):
         width, height = self.units.width() - 80, self.units.height()  # less the colour bar
         as_columns = min((width - 35) / max(1, layers), (height - 45) / max(1, units))
         as_rows = min((width - 75) / max(1, units), (height - 25) / max(1, layers))
-        return as_columns >= max(as_rows, 36.0)
+        # or when rows would make the maps clearly smaller (a narrow pane beside the plane: rows of 9 px
+        # tiles with their two-line labels overlapping)
+        return as_columns >= max(as_rows, 36.0) or as_columns > 1.25 * as_rows
 
     # ------------------------------------------------------------------ clicks
     def pick_sample_at(self, x: float, y: float) -> int | None:

@@ -13,6 +13,7 @@ from visualizer.ui.widgets.caption import caption_label
 from visualizer.ui.widgets.colormaps import SEQUENTIAL, colormap, symmetric_levels
 from visualizer.ui.widgets.placeholder import Placeholder
 from visualizer.ui.widgets.token_heatmap import TokenHeatmap
+from visualizer.ui.widgets.token_symbols import token_symbols
 
 NO_FRAME = "No frame yet: press Play (Space) or Step (→) to capture one."
 SIGNED = ("candidate", "cell")  # tanh-valued or unbounded: diverging colours; the rest are sigmoids in [0, 1]
@@ -100,9 +101,7 @@ class RecurrentPanel(Panel):
         hidden = np.asarray(entry["hidden"][sample], np.float32)  # (T, H)
         units = min(MAX_UNITS, hidden.shape[1])
         steps = hidden.shape[0]
-        ids = np.asarray(run.probe_inputs[sample]).astype(np.int64).ravel()[:steps]
-        tokens = run.tokens or []
-        labels = [f"{tokens[t] if 0 <= t < len(tokens) else t}" for t in ids]
+        labels = token_symbols(run.tokens, np.asarray(run.probe_inputs[sample]).ravel()[:steps])
         more = f" (first {units} of {hidden.shape[1]} units)" if units < hidden.shape[1] else ""
         self.body.show_content()
         h = hidden[:, :units].T

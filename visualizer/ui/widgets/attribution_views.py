@@ -18,7 +18,7 @@ from visualizer.ui.widgets.plots import HIGHLIGHT  # noqa: F401  (sets pyqtgraph
 from visualizer.ui.widgets.rgb_images import as_rgb
 
 SCALE_LABEL = "attribution ÷ its max |a|"
-IMAGE_SCALE_LABEL = "attribution ÷ its 99th-percentile |a|"
+IMAGE_SCALE_LABEL = "÷ 99th pct of |a|"  # short: the bar can be low; its tooltip says the rest
 DIVERGING = "diverging"
 COLORBAR_PX = 115.0  # room kept for the colour bar, its ticks and its label
 
