@@ -47,6 +47,7 @@ def test_a_transformers_folder_opens_and_shows_attention_for_typed_text(qtbot, w
         assert w.opener.open_path(tmp_path / "bert")
     assert w.run.tokenizer and w.run.attention_layers == ["bert.encoder.layer.0.attention",
                                                           "bert.encoder.layer.1.attention"]
+    assert w.run.labels_from_model  # sample sentences have no true labels: never counted as "right"
     qtbot.waitUntil(lambda: w.history.latest is not None and bool(w.history.latest.attention), timeout=30_000)
     attention = w.panels["attention"]
     w.docks["attention"].raise_()

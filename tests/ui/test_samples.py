@@ -117,3 +117,9 @@ def test_thumbnails_stay_sharp_and_fit(qtbot):
     assert thumbnail(rgb_qimage(image_rgb(np.zeros((3, 224, 224)))), 64).width() == 64
     thumb, cell_w, cell_h = grid_cells(16, 310, 340, 14, 90)
     assert 40 <= thumb and (310 // cell_w) * (340 // cell_h) >= 16  # all 16 visible
+
+
+def test_inputs_labelled_by_the_model_are_not_counted_as_right(qtbot, panel_context, cnn_run):
+    run = replace(cnn_run, info=replace(cnn_run.info, labels_from_model=True))
+    panel = show_panel(qtbot, SamplesPanel, panel_context, run)
+    assert "without true labels" in panel.header.text() and "right (" not in panel.header.text()

@@ -35,6 +35,9 @@ def _output_size(model: nn.Module, shape: tuple[int, ...]) -> int | None:
     return int(out.shape[-1]) if out is not None and out.dim() == 2 else None
 
 
+MODEL_LABELS = "model predictions"
+
+
 def dataset_for(model: Any, data: Any = None, inputs: Any = None) -> Dataset:
     """The dataset to inspect ``model`` with: ``data`` (a built-in name or an (x, y) pair), the
     one the model was trained on, ``inputs`` labelled by the model's own predictions, or a
@@ -98,9 +101,10 @@ def _inputs_dataset(model: Any, module: nn.Module, inputs: Any, name: str = "inp
     if not names or len(names) != out.shape[-1]:
         names = _token_names(model, module, out.shape[-1]) if tokens and out.dim() == 3 else None
     names = names or [str(i) for i in range(out.shape[-1])]
+    own = {"labels": MODEL_LABELS}  # no true labels: the views must not count these as right
     if not tokens:
-        return Dataset(name, "image" if x.dim() == 4 else "plane", x, y, x, y, list(names))
-    return Dataset(name, "sequence", x, y, x, y, list(names), tokens=_token_names(model, module, None))
+        return Dataset(name, "image" if x.dim() == 4 else "plane", x, y, x, y, list(names), params=own)
+    return Dataset(name, "sequence", x, y, x, y, list(names), params=own, tokens=_token_names(model, module, None))
 
 
 def _token_names(model: Any, module: nn.Module, count: int | None) -> list[str] | None:

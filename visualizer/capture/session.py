@@ -237,6 +237,7 @@ class TrainingSession:
             point_labels=ds.y_train.numpy() if plane else None,
             steps_per_epoch=t.steps_per_epoch,
             analysis_labels=self.analysis_set[1].cpu().numpy(),
+            labels_from_model=ds.params.get("labels") == "model predictions",
             tokens=None if ds.tokens is None else list(ds.tokens),
             attention_layers=list(self.attention_layers),
             recurrent_layers=list(self.recurrent_layers),

@@ -45,6 +45,7 @@ class RunInfo:
     point_labels: np.ndarray | None = None
     steps_per_epoch: int = 1
     run_spec: dict[str, Any] = field(default_factory=dict)  # the RunSpec as a dict, when built from one
+    labels_from_model: bool = False  # inputs without true labels, labelled by the model's own predictions
     analysis_labels: np.ndarray | None = None  # labels of the held-out set analyses use (first validation samples)
     tokens: list[str] | None = None  # sequence data: the symbol of each token id
     attention_layers: list[str] = field(default_factory=list)  # layers whose attention maps frames carry

@@ -565,6 +565,9 @@ class SamplesPanel(Panel):
         if self.state.probs is None:
             reason = "No predictions yet: press Play or Step." if frame is None else "This frame carries no predictions."
             self.header.setText(f"{n} probe samples (validation set). {reason}")
+        elif self.run is not None and self.run.labels_from_model:
+            self.header.setText(f"{n} inputs without true labels: each is labelled by the model's own prediction "
+                                f"when it was opened (a ✓ means the prediction has not changed), step {frame.step:,}")
         else:
             right = self.state.right_count()
             self.header.setText(f"{right} of {n} probe samples right ({100 * right / max(1, n):.0f}%), step {frame.step:,}")
