@@ -66,3 +66,17 @@ def show_panel(qtbot, cls, context, run: RunFixture):
     context.selection.set(layer=run.info.layers[0].name, sample=0)
     panel.render(run.frame)
     return panel
+
+
+def make_window(qtbot, tmp_path):
+    """The real main window with throwaway settings, no modal dialogs, shown."""
+    from PySide6.QtCore import QSettings
+
+    from visualizer.ui.main_window import MainWindow
+
+    w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
+    w.error_dialogs = False
+    w.ask_before_discarding = False
+    qtbot.addWidget(w)
+    w.show()
+    return w

@@ -8,19 +8,15 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QSettings
 
+from tests.ui.conftest import make_window
+
 SMALL_CNN = {"model": "cnn", "data": "shapes", "model_options": {"channels": [8, 16], "hidden": 32},
              "data_options": {"n_train": 512, "n_val": 128}, "config": {"batch_size": 32, "lr": 0.002}, "device": "cpu"}
 
 
 @pytest.fixture()
 def window(qtbot, tmp_path):
-    from visualizer.ui.main_window import MainWindow
-
-    w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    w.error_dialogs = False
-    w.ask_before_discarding = False
-    qtbot.addWidget(w)
-    w.show()
+    w = make_window(qtbot, tmp_path)
     with qtbot.waitSignal(w.run_started, timeout=120_000):
         w.start_run(SMALL_CNN)
     qtbot.waitUntil(lambda: w.history.latest is not None, timeout=30_000)

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PySide6.QtCore import QSettings
+
+from tests.ui.conftest import make_window
 
 torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
@@ -18,13 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 
 @pytest.fixture()
 def window(qtbot, tmp_path):
-    from visualizer.ui.main_window import MainWindow
-
-    w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    w.error_dialogs = False
-    w.ask_before_discarding = False
-    qtbot.addWidget(w)
-    w.show()
+    w = make_window(qtbot, tmp_path)
     yield w
     w.close()
 

@@ -5,22 +5,12 @@ import threading
 
 import pytest
 import torch
-from PySide6.QtCore import QSettings
 from torch import nn
+
+from tests.ui.conftest import make_window
 
 DIVERGING = {"model": "mlp", "data": "spiral", "model_options": {"depth": 3, "width": 32},
              "config": {"optimizer": "sgd", "lr": 10.0, "batch_size": 32}, "device": "cpu"}
-
-
-def make_window(qtbot, tmp_path):
-    from visualizer.ui.main_window import MainWindow
-
-    w = MainWindow(settings=QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat))
-    w.error_dialogs = False
-    w.ask_before_discarding = False
-    qtbot.addWidget(w)
-    w.show()
-    return w
 
 
 class Flaky(nn.Module):
@@ -152,7 +142,7 @@ def test_layers_panel_marks_each_alarm_with_the_step_it_began(qtbot, panel_conte
 
     from PySide6.QtCore import Qt
 
-    from tests.ui.conftest import show_panel
+    from tests.ui.conftest import make_window, show_panel
     from visualizer.ui.panels.layers import NAME, LayersPanel
 
     panel = show_panel(qtbot, LayersPanel, panel_context, mlp_run)

@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from visualizer.ui.widgets.colormaps import colormap
-from visualizer.ui.widgets.plots import HIGHLIGHT  # noqa: F401  (sets pyqtgraph's white background and axis order)
+from visualizer.ui.widgets.plots import layout_widget  # (also sets pyqtgraph's white background and axis order)
 from visualizer.ui.widgets.rgb_images import as_rgb
 
 SCALE_LABEL = "attribution ÷ its max |a|"
@@ -86,19 +86,12 @@ class _Title(pg.LabelItem):
         self.setPreferredWidth(0)
 
 
-def _white_layout() -> pg.GraphicsLayoutWidget:
-    view = pg.GraphicsLayoutWidget()
-    view.setBackground("w")
-    view.ci.setContentsMargins(2, 2, 2, 2)
-    return view
-
-
 class OverlayRow(QWidget):
     """The input image, then one heat map over it per method, and a shared colour bar."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.view = _white_layout()
+        self.view = layout_widget()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)
@@ -167,7 +160,7 @@ class BarsRow(QWidget):
 
     def __init__(self) -> None:
         super().__init__()
-        self.view = _white_layout()
+        self.view = layout_widget()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.view)

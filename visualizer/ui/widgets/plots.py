@@ -14,7 +14,8 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False, background="w",
 HIGHLIGHT = QColor(255, 200, 0)
 
 
-def _layout_widget() -> pg.GraphicsLayoutWidget:
+def layout_widget() -> pg.GraphicsLayoutWidget:
+    """A white pyqtgraph layout with thin margins (the panels' plots and image grids)."""
     view = pg.GraphicsLayoutWidget()
     view.ci.setContentsMargins(2, 2, 2, 2)
     return view
@@ -28,7 +29,7 @@ class ImageGrid(QWidget):
 
     def __init__(self, cmap: str = SEQUENTIAL, colorbar: bool = True, label: str = "") -> None:
         super().__init__()
-        self.view = _layout_widget()
+        self.view = layout_widget()
         self.plot = self.view.addPlot()
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
@@ -107,7 +108,7 @@ class HeatmapView(QWidget):
 
     def __init__(self, cmap: str = SEQUENTIAL, x_label: str = "", y_label: str = "", bar_label: str = "") -> None:
         super().__init__()
-        self.view = _layout_widget()
+        self.view = layout_widget()
         self.plot = self.view.addPlot()
         self.plot.setLabel("bottom", x_label)
         self.plot.setLabel("left", y_label)
