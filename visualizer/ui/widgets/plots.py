@@ -143,6 +143,7 @@ def line_plot(x_label: str = "", y_label: str = "", log_y: bool = False, legend:
     item = widget.getPlotItem()
     item.setLabel("bottom", x_label)
     item.setLabel("left", y_label)
+    item.getAxis("bottom").enableAutoSIPrefix(False)  # "step (x0.001)" helps nobody
     item.showGrid(x=True, y=True, alpha=0.25)
     item.setLogMode(y=log_y)
     item.setClipToView(True)
