@@ -573,6 +573,7 @@ def freeze_long_lived() -> None:
     0.1 ms instead of 130 ms in the MLP demo's window, where it would stop the window's event loop."""
     import gc
 
+    gc.unfreeze()  # the previous run's objects may be garbage now: collect them first
     gc.collect()
     gc.freeze()
 
