@@ -235,11 +235,9 @@ class AttributionPanel(AnalysisPanel):
             if self.run is not None:
                 self.body.show_message("Tick at least one method to compare.")
             return
-        latest = self.history.latest
         self._asked = params
-        self.request(NAME, KIND, **params)
-        self.controls.started(None if latest is None else latest.step,
-                              f"explaining sample {params['samples'][0]} with {len(params['methods'])} method(s)…")
+        self.request_with_status(
+            NAME, KIND, f"explaining sample {params['samples'][0]} with {len(params['methods'])} method(s)…", **params)
 
     def render(self, frame: Frame | None) -> None:
         """Ask again when the selection or settings changed, or when live mode is due."""

@@ -109,6 +109,13 @@ class AnalysisPanel(Panel):
         self.requested[name] = {"kind": kind, **params}
         self.analysis_requested.emit(name, kind, params)
 
+    def request_with_status(self, name: str, kind: str, status: str, **params: Any) -> None:
+        """Request an analysis of the newest weights and show ``status`` in the panel's
+        ``controls`` (an ``AnalysisControls``) until it answers."""
+        latest = self.history.latest
+        self.request(name, kind, **params)
+        self.controls.started(None if latest is None else latest.step, status)
+
     def cancel(self, name: str) -> None:
         self.analysis_cancelled.emit(name)
 

@@ -127,9 +127,7 @@ class LayerProbesPanel(AnalysisPanel):
     def run_now(self) -> None:
         if self.run is None:
             return
-        latest = self.context.history.latest
-        self.request(NAME, KIND)
-        self.controls.started(None if latest is None else latest.step, "fitting probes…")
+        self.request_with_status(NAME, KIND, "fitting probes…")
 
     def analysis_update(self, update: Any) -> None:
         if not self.controls.show_update(update):

@@ -144,9 +144,7 @@ class RepresentationsPanel(AnalysisPanel):
     def run_now(self) -> None:
         if self.run is None:
             return
-        latest = self.context.history.latest
-        self.request(NAME, KIND, samples=SAMPLES)
-        self.controls.started(None if latest is None else latest.step, "projecting…")
+        self.request_with_status(NAME, KIND, "projecting…", samples=SAMPLES)
 
     def analysis_update(self, update: Any) -> None:
         if not self.controls.show_update(update):

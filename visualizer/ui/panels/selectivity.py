@@ -124,9 +124,7 @@ class SelectivityPanel(AnalysisPanel):
         layer = self.selected_layer()
         if self.run is None or layer is None:
             return
-        latest = self.context.history.latest
-        self.request(NAME, KIND, layer=layer)
-        self.controls.started(None if latest is None else latest.step, f"measuring {layer}…")
+        self.request_with_status(NAME, KIND, f"measuring {layer}…", layer=layer)
         if layer not in self.latest:
             self.body.show_message(f"Measuring the class selectivity of <b>{layer}</b>…")
 
