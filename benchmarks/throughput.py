@@ -61,10 +61,12 @@ def measure(workload: Workload, opts: Options) -> list[Result]:
             frames, steps, seconds = frames + captured.frames - before, steps + n, seconds + elapsed
             return n / elapsed
 
+        def unarmed_window() -> float:
+            captured.session.disarm()  # the capture window's last arm may still stand
+            return rate(captured.session.step, opts.window_s, opts.device)  # never armed: no capture
+
         bare_rates, unarmed_rates, capture_rates = interleave(
-            [lambda: rate(bare.step, opts.window_s, opts.device),
-             lambda: rate(captured.session.step, opts.window_s, opts.device),  # never armed: no capture
-             capture_window], opts.pairs)
+            [lambda: rate(bare.step, opts.window_s, opts.device), unarmed_window, capture_window], opts.pairs)
         sweep = thread_sweep(bare, opts)
     fps = frames / seconds if seconds else float("nan")
     per_frame = steps / frames if frames else float("nan")

@@ -228,7 +228,7 @@ def test_a_long_run_keeps_memory_bounded_and_leaves_no_hook_or_thread():
     assert t.step_count == 1500 and hook_count(t.model) == 0
     assert not {x for x in set(threading.enumerate()) - threads if x.is_alive()}
     assert len(s.snapshots.snapshots) <= 3  # two verified ones and the newest
-    assert t._buffered == 0 and not t._rows and len(t._lr_log) == 1  # every scalar was handed on
+    assert not t._pending and not t._rows and len(t._lr_log) == 1  # every scalar was handed on
 
 
 class Scrubbed(GradNet):

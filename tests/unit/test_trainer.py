@@ -134,3 +134,19 @@ def test_a_non_finite_loss_is_in_the_scalar_rows():
         t.model.head.weight.fill_(float("inf"))
     t.step()
     assert not np.isfinite(t.drain_scalars()[1]["train_loss"]).all()
+
+
+def test_accuracy_rows_survive_a_batch_size_change_between_reads():
+    t = make(dropout=0.0)
+    t.run(3)
+    t.submit("batch_size", 8)  # logits of two shapes wait in one block
+    t.run(2)
+    idx = t._perm[t._pos : t._pos + 8]
+    model_before = copy.deepcopy(t.model)
+    t.step()
+    with torch.no_grad():
+        expected = (model_before(t.x_train[idx]).argmax(1) == t.y_train[idx]).float().mean().item()
+    steps, vals = t.drain_scalars()
+    assert list(steps) == list(range(1, 7)) and np.all(np.isfinite(vals["train_loss"]))
+    assert vals["train_acc"][-1] == pytest.approx(expected)
+    assert np.all(np.isin(vals["train_acc"][3:], np.arange(9) / 8))  # batches of 8: multiples of 1/8

@@ -22,14 +22,16 @@ from visualizer.engine.trainer import token_loss
 @contextlib.contextmanager
 def preserved_state(model: nn.Module, device: torch.device) -> Iterator[None]:
     """Eval mode and forked random-number state for the duration; both restored after."""
-    was_training = model.training
+    was_training = model.training  # nested uses find eval mode and skip the walk over every module
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        model.eval()
+        if was_training:
+            model.eval()
         try:
             yield
         finally:
-            model.train(was_training)
+            if was_training:
+                model.train()
 
 
 def record_outputs(

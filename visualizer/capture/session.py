@@ -299,6 +299,10 @@ class TrainingSession:
         """Ask for a capture on the next step that the cadence allows (display timer)."""
         self._armed = True
 
+    def disarm(self) -> None:
+        """Withdraw an :meth:`arm` the cadence has not acted on yet."""
+        self._armed = False
+
     # ------------------------------------------------------------ the loop
     def _apply_controls(self) -> None:
         while True:
@@ -502,26 +506,26 @@ class TrainingSession:
         trainer = self.trainer
         model = trainer.model
         now = time.monotonic()
-        with torch.no_grad():
-            filters = filter_images(model, self.layer_order, tuple(self.probe_x.shape[1:]))
-            if not filters and callable(getattr(model, "parametrised_modules", None)):  # TorchScript: no modules
-                filters = parameter_filters(model, tuple(self.probe_x.shape[1:]))
-        tree: dict[str, Any] = {
-            "acts": self.activation_probe.capture(model),
-            "grads": grads,
-            "filters": filters,
-        }
-        if self.plane_probe is not None:
-            tree["plane"] = self.plane_probe.capture(model)
-        if self.attention_layers or self.recurrent_layers:
-            tree["attention"], tree["recurrent"] = sequence_captures(model, self.probe_x, bool(self.recurrent_layers))
-        with torch.no_grad():
-            tree["moved"] = weight_movement(model, self.param_layers, trainer.initial_state)
-            tree["finite"] = parameters_finite(model)
         want_val = self._val_due(now)
-        if want_val:
-            v0 = time.perf_counter()
-            with preserved_state(model, trainer.device):
+        with preserved_state(model, trainer.device):  # once for every probe: eval mode, random state kept
+            with torch.no_grad():
+                filters = filter_images(model, self.layer_order, tuple(self.probe_x.shape[1:]))
+                if not filters and callable(getattr(model, "parametrised_modules", None)):  # TorchScript: no modules
+                    filters = parameter_filters(model, tuple(self.probe_x.shape[1:]))
+            tree: dict[str, Any] = {
+                "acts": self.activation_probe.capture(model),
+                "grads": grads,
+                "filters": filters,
+            }
+            if self.plane_probe is not None:
+                tree["plane"] = self.plane_probe.capture(model)
+            if self.attention_layers or self.recurrent_layers:
+                tree["attention"], tree["recurrent"] = sequence_captures(model, self.probe_x, bool(self.recurrent_layers))
+            with torch.no_grad():
+                tree["moved"] = weight_movement(model, self.param_layers, trainer.initial_state)
+                tree["finite"] = parameters_finite(model)
+            if want_val:
+                v0 = time.perf_counter()
                 tree["val"] = trainer.evaluate(self.val_x, self.val_y)
         steps, parts, lrs = trainer.take_scalar_rows()
         tree["scalars"] = parts

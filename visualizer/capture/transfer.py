@@ -28,20 +28,10 @@ def to_host(tree: Any) -> Any:
     collect(tree)
     if not leaves:
         return tree
-    wide = any(not t.is_floating_point() for t in leaves)
-    dtype = torch.float64 if wide and leaves[0].device.type != "mps" else torch.float32
-    flat = torch.cat([t.detach().reshape(-1).to(dtype) for t in leaves]).cpu().numpy()
-    arrays, offset = [], 0
-    for t in leaves:
-        n = t.numel()
-        chunk = flat[offset : offset + n].reshape(tuple(t.shape))
-        offset += n
-        if t.is_floating_point():
-            arrays.append(chunk.astype(np.float32, copy=False))
-        elif t.dtype == torch.bool:
-            arrays.append(chunk.astype(bool))
-        else:
-            arrays.append(chunk.astype(np.int64))
+    if all(t.device.type == "cpu" for t in leaves):  # nothing to transfer: a copy of each, no packing
+        arrays = [_cpu_array(t) for t in leaves]
+    else:
+        arrays = _unpack(_pack(leaves), leaves)
     it = iter(arrays)
 
     def rebuild(node: Any) -> Any:
@@ -56,3 +46,36 @@ def to_host(tree: Any) -> Any:
         return node
 
     return rebuild(tree)
+
+
+def _cpu_array(t: torch.Tensor) -> np.ndarray:
+    """A copy of a CPU tensor as numpy with :func:`to_host`'s kinds (float32, bool or int64); a copy,
+    as the packed path makes, so a later in-place update of the tensor (a weight) leaves it alone."""
+    t = t.detach()
+    if t.is_floating_point():
+        return t.numpy().copy() if t.dtype == torch.float32 else t.float().numpy()
+    if t.dtype == torch.bool:
+        return t.numpy().copy()
+    return t.numpy().astype(np.int64)
+
+
+def _pack(leaves: list[torch.Tensor]) -> np.ndarray:
+    """All leaves in one flat host array (one transfer)."""
+    wide = any(not t.is_floating_point() for t in leaves)
+    dtype = torch.float64 if wide and leaves[0].device.type != "mps" else torch.float32
+    return torch.cat([t.detach().reshape(-1).to(dtype) for t in leaves]).cpu().numpy()
+
+
+def _unpack(flat: np.ndarray, leaves: list[torch.Tensor]) -> list[np.ndarray]:
+    arrays, offset = [], 0
+    for t in leaves:
+        n = t.numel()
+        chunk = flat[offset : offset + n].reshape(tuple(t.shape))
+        offset += n
+        if t.is_floating_point():
+            arrays.append(chunk.astype(np.float32, copy=False))
+        elif t.dtype == torch.bool:
+            arrays.append(chunk.astype(bool))
+        else:
+            arrays.append(chunk.astype(np.int64))
+    return arrays

@@ -108,7 +108,6 @@ class Trainer:
         self.per_token = self.y_train.dim() > 1  # labels (N, T): one class per position
         self._initial_state = copy.deepcopy(self.model.state_dict())
         self._max_block_steps = max(1, int(buffer_steps))
-        self._block: dict[str, torch.Tensor] | None = None  # per-step loss, logits, labels of recent steps
         self._start()
 
     # ----------------------------------------------------------------- lifecycle
@@ -120,7 +119,8 @@ class Trainer:
         self.samples_seen = 0
         self._perm = self._new_permutation()
         self._pos = 0
-        self._buffered = 0  # steps in the current block
+        self._pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # recent steps' loss, logits, labels
+        self._pending_elements = 0
         self._rows: list[torch.Tensor] = []  # (n, 2) device blocks of (loss, accuracy) not yet read
         self._lr_log: list[tuple[int, float]] = [(1, self.config.lr)]  # (first step, lr): lr moves only by command
         self._first_unread_step = 1
@@ -237,9 +237,8 @@ class Trainer:
         self.optimizer.step()
         if observer is not None:
             observer.after_update(self.model)
-        with torch.no_grad():
-            self._record(loss, logits, y)  # a non-finite loss is found in these rows when they are read
         loss = loss.detach()
+        self._record(loss, logits.detach(), y)  # a non-finite loss is found in these rows when they are read
         self.step_count += 1
         return loss
 
@@ -251,34 +250,33 @@ class Trainer:
             done += 1
         return done
 
-    _BLOCK_ELEMENTS = 1 << 20  # logits kept per block (4 MB of float32): long sequences get short blocks
+    _BLOCK_ELEMENTS = 1 << 20  # logits held before they are reduced (4 MB of float32)
 
     def _record(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
-        """Copy the step's loss, logits and labels into the block (three device copies, no reduction)."""
-        block = self._block
-        if block is None or block["logits"].shape[1:] != logits.shape or self._buffered == block["loss"].shape[0]:
+        """Keep the step's loss, logits and labels (references, no device work: each step makes new ones)."""
+        self._pending.append((loss, logits, y))
+        self._pending_elements += logits.numel()
+        if self._pending_elements >= self._BLOCK_ELEMENTS or len(self._pending) >= self._max_block_steps:
             self._close_block()
-            steps = max(1, min(self._max_block_steps, self._BLOCK_ELEMENTS // max(1, logits.numel())))
-            block = self._block = {
-                "loss": torch.empty(steps, device=self.device),
-                "logits": torch.empty((steps, *logits.shape), device=self.device, dtype=logits.dtype),
-                "labels": torch.empty((steps, *y.shape), device=self.device, dtype=y.dtype),
-            }
-        i = self._buffered
-        block["loss"][i].copy_(loss)
-        block["logits"][i].copy_(logits)
-        block["labels"][i].copy_(y)
-        self._buffered += 1
 
     def _close_block(self) -> None:
-        """Turn the block's steps into (loss, accuracy) rows on the device (no host sync)."""
-        n, block = self._buffered, self._block
-        if n and block is not None:
-            hits = (block["logits"][:n].argmax(-1) == block["labels"][:n]).reshape(n, -1)
-            self._rows.append(torch.stack((block["loss"][:n].float(), hits.float().mean(1)), 1))
-            if len(self._rows) > 64:  # nobody reads: keep one tensor, not thousands
-                self._rows = [torch.cat(self._rows)]
-        self._buffered = 0
+        """Turn the kept steps into (loss, accuracy) rows on the device (no host sync)."""
+        pending, self._pending, self._pending_elements = self._pending, [], 0
+        if not pending:
+            return
+        losses = torch.stack([loss.float() for loss, _, _ in pending])
+        hits, start = [], 0
+        while start < len(pending):  # runs of steps with equal shapes (a batch size change starts a new one)
+            end, shapes = start + 1, (pending[start][1].shape, pending[start][2].shape)
+            while end < len(pending) and (pending[end][1].shape, pending[end][2].shape) == shapes:
+                end += 1
+            logits = torch.stack([p[1] for p in pending[start:end]])
+            labels = torch.stack([p[2] for p in pending[start:end]])
+            hits.append((logits.argmax(-1) == labels).reshape(end - start, -1).float().mean(1))
+            start = end
+        self._rows.append(torch.stack((losses, torch.cat(hits)), 1))
+        if len(self._rows) > 64:  # nobody reads: keep one tensor, not thousands
+            self._rows = [torch.cat(self._rows)]
 
     def take_scalar_rows(self) -> tuple[np.ndarray, list[Any], np.ndarray]:
         """Steps, (loss, accuracy) row blocks as device tensors, and lrs since the last take.
@@ -300,7 +298,7 @@ class Trainer:
 
     def discard_unread_scalars(self, next_step: int) -> None:
         """Forget the per-step scalars not yet read; the next ones read start at ``next_step``."""
-        self._rows, self._buffered = [], 0
+        self._rows, self._pending, self._pending_elements = [], [], 0
         self._first_unread_step = next_step
         self._lr_log = [(next_step, self.config.lr)]
 
@@ -317,7 +315,8 @@ class Trainer:
         x = self.x_val if x is None else x
         y = self.y_val if y is None else y
         was_training = self.model.training
-        self.model.eval()
+        if was_training:  # already in eval mode inside a capture: no walk over every module
+            self.model.eval()
         try:
             loss_sum = torch.zeros((), device=self.device)
             correct = torch.zeros((), device=self.device)
@@ -328,4 +327,5 @@ class Trainer:
             n = max(1, y.numel())  # per-token tasks: loss and accuracy per token
             return loss_sum / n, correct / n
         finally:
-            self.model.train(was_training)
+            if was_training:
+                self.model.train()
