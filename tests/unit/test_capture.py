@@ -179,9 +179,29 @@ def test_frames_carry_every_step_and_validation():
     s.step()
     frame = s.mailbox.take("train")
     assert list(frame.scalars.steps) == [1, 2, 3, 4, 5, 6]
-    loss, acc = t.evaluate()
-    assert frame.val["val_acc"] == pytest.approx(float(acc)) and frame.val["val_loss"] == pytest.approx(float(loss))
     assert set(frame.gradients) == {"conv1", "conv2", "head"}
+    assert frame.val is None  # validation runs after the frame is sent: it rides on the next one
+    loss, acc = t.evaluate()
+    s.run(2)
+    s.arm()
+    s.step()
+    later = s.mailbox.take("train")
+    assert list(later.scalars.steps) == [7, 8, 9] and later.val["step"] == 6
+    assert later.val["val_acc"] == pytest.approx(float(acc)) and later.val["val_loss"] == pytest.approx(float(loss))
+
+
+def test_a_paused_frame_carries_the_validation_of_its_own_state():
+    t = cnn_trainer()
+    s = TrainingSession(t, settings=CaptureSettings(max_rate_hz=1e9, budget=1.0, val_interval_s=0.0))
+    s.play()
+    s._apply_controls()
+    s.run(4)
+    s.pause()
+    s._apply_controls()  # pausing captures the state it stopped at
+    frame = s.mailbox.take("train")
+    loss, acc = t.evaluate()
+    assert frame.step == 4 and frame.val["step"] == 4
+    assert frame.val["val_acc"] == pytest.approx(float(acc)) and frame.val["val_loss"] == pytest.approx(float(loss))
 
 
 def test_filters_are_kernels_as_images():

@@ -199,6 +199,7 @@ class TrainingSession:
         self._last_val_end = -math.inf
         self._capture_cost = 0.0
         self._val_cost = 0.0
+        self._pending_val: tuple[Any, int] | None = None  # (loss, accuracy) on the device and its step, for the next frame
         self._diverged = False
         self._masked_outputs: set[str] | None = None  # layers non-finite by design (e.g. -inf masks): set by the first frame
         self._analysis_runners: dict[str, Any] = {}
@@ -328,6 +329,7 @@ class TrainingSession:
                 self.trainer.submit(*value)
                 if value[0] == "reset":
                     self.trainer.apply_commands()
+                    self._pending_val = None
                     self._diverged = False
                     self.divergence = None
                     self._masked_outputs = None
@@ -524,26 +526,34 @@ class TrainingSession:
             with torch.no_grad():
                 tree["moved"] = weight_movement(model, self.param_layers, trainer.initial_state)
                 tree["finite"] = parameters_finite(model)
-            if want_val:
+            # validation runs after the frame is sent, and rides on the next one, so it never delays
+            # a frame; a forced capture (pause, a step) carries its own, of exactly the state shown
+            inline_val = want_val and self._force
+            if inline_val:
                 v0 = time.perf_counter()
-                tree["val"] = trainer.evaluate(self.val_x, self.val_y)
+                self._pending_val = (trainer.evaluate(self.val_x, self.val_y), trainer.step_count)
+        if self._pending_val is not None:
+            tree["val"], val_step = self._pending_val
+            self._pending_val = None
         steps, parts, lrs = trainer.take_scalar_rows()
         tree["scalars"] = parts
         host = to_host(tree)
-        frame = self._frame(host, steps, lrs, now)
+        frame = self._frame(host, steps, lrs, now, val_step if "val" in host else None)
         self._armed = self._force = False
         self._last_capture_step = trainer.step_count
         self._last_capture_time = now
         cost = time.perf_counter() - t0
-        if want_val:
-            val_cost = time.perf_counter() - v0  # includes the shared copy: an overestimate, on the safe side
-            self._val_cost = val_cost if self._val_cost == 0 else 0.8 * self._val_cost + 0.2 * val_cost
-            cost -= val_cost
-            self._last_val_end = time.monotonic()
+        if inline_val:
+            cost -= self._account_val(time.perf_counter() - v0)  # includes the shared copy: on the safe side
         # the first capture is cold (allocations, lazy imports): the second one's cost replaces it
         self._capture_cost = cost if self.captures <= 1 else 0.8 * self._capture_cost + 0.2 * cost
         self.captures += 1
         self._last_capture_end = time.monotonic()
+        if want_val and not inline_val:
+            v0 = time.perf_counter()
+            with preserved_state(model, trainer.device):
+                self._pending_val = (trainer.evaluate(self.val_x, self.val_y), trainer.step_count)
+            self._account_val(time.perf_counter() - v0)
         losses = frame.scalars.values["train_loss"]
         if frame.info["nonfinite"]:
             bad = frame.info["nonfinite_steps"]  # the loss of a step: that step
@@ -557,11 +567,18 @@ class TrainingSession:
         self.mailbox.put("train", frame)
         return frame
 
+    def _account_val(self, seconds: float) -> float:
+        """Fold one validation's cost into the running estimate that spaces them; returns ``seconds``."""
+        self._val_cost = seconds if self._val_cost == 0 else 0.8 * self._val_cost + 0.2 * seconds
+        self._last_val_end = time.monotonic()
+        return seconds
+
     def _diverge(self, first_bad: int, frame: Frame, until: int | None = None) -> Frame:
         """A captured frame found a NaN or infinity (first possible step ``first_bad``; replayed through
         ``until``, default ``first_bad``): pause, roll back to the last good snapshot, replay to find the
         first non-finite layer and step, and post it on "error" (with "nonfinite")."""
         self.playing, self.pending_steps = False, 0
+        self._pending_val = None  # of a state being rolled back
         snap = self.snapshots.before(first_bad, self.settings.rollback_margin)
         if snap is None:  # nothing good to go back to (e.g. weights that were never finite)
             self.mailbox.put("train", frame)
@@ -582,7 +599,7 @@ class TrainingSession:
         self._force = True
         return self.capture_now()  # the rolled-back state, marked "rolled_back" for the views
 
-    def _frame(self, host: dict[str, Any], steps: np.ndarray, lrs: np.ndarray, now: float) -> Frame:
+    def _frame(self, host: dict[str, Any], steps: np.ndarray, lrs: np.ndarray, now: float, val_step: int | None) -> Frame:
         rows = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in host["scalars"]] or [np.zeros((0, 2))])
         scalars = ScalarChunk(steps, {"train_loss": rows[:, 0], "train_acc": rows[:, 1], "lr": lrs})
         acts = {}
@@ -616,7 +633,7 @@ class TrainingSession:
         idx, labels, inputs = self._probe_static
         val = None
         if "val" in host:
-            val = {"val_loss": float(host["val"][0]), "val_acc": float(host["val"][1]), "step": self.trainer.step_count}
+            val = {"val_loss": float(host["val"][0]), "val_acc": float(host["val"][1]), "step": val_step}
         return Frame(
             step=self.trainer.step_count,
             time=now,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QVBoxLayout, QWidget
 
 from visualizer.stream.frames import Frame, LayerGradient, RunInfo
@@ -75,7 +76,16 @@ class GradientsPanel(Panel):
         self.weights = HeatmapView(HEAT, "step", "weight value", COUNT_LABEL)
         self.grads = HeatmapView(HEAT, "step", "log10 |gradient|", COUNT_LABEL)
         self.curves: dict[str, tuple[pg.PlotDataItem, pg.PlotDataItem]] = {}
+        # dots on the points of curves that have few of them (a single point draws no line):
+        # one item per plot for every layer, not a symbol item per curve (40 curves: 40 ms a frame)
+        self.dots = tuple(plot.plot([], [], pen=None, symbol="o", symbolSize=5, symbolPen=None)
+                          for plot in (self.norm_plot, self.ratio_plot))
+        for dots in self.dots:
+            dots.setZValue(5)
+            dots.setClipToView(False)  # one brush per point: every point must reach the symbols
+            dots.setDownsampling(auto=False)
         self.colors: dict[str, tuple[int, int, int]] = {}
+        self._brushes: dict[str, QBrush] = {}
         self._styled: str | None = "<none>"
 
         for plot in (self.norm_plot.getPlotItem(), self.ratio_plot.getPlotItem(), self.weights.plot, self.grads.plot):
@@ -125,10 +135,13 @@ class GradientsPanel(Panel):
         self.curves = {}
         colors = self.depth_key.set_layers(list(run.param_layers))
         self.colors = dict(zip(run.param_layers, colors))
+        self._brushes = {name: pg.mkBrush(color) for name, color in self.colors.items()}
+        for dots in self.dots:
+            dots.setData([], [])
         for name, color in self.colors.items():
             pair = []
             for plot in (self.norm_plot, self.ratio_plot):
-                curve = plot.plot([], [], pen=pg.mkPen(color, width=1.3), name=name)
+                curve = plot.plot([], [], pen=pg.mkPen(color, width=1), name=name)
                 curve.setCurveClickable(True, width=8)
                 curve.curve.setToolTip(name)
                 curve.sigClicked.connect(lambda _item, _ev, n=name: self.selection.set(layer=n))
@@ -168,7 +181,7 @@ class GradientsPanel(Panel):
         self._styled = highlight
         for name, pair in self.curves.items():
             chosen = name == highlight
-            pen = pg.mkPen(self.colors[name], width=3.2 if chosen else 1.3)
+            pen = pg.mkPen(self.colors[name], width=3.2 if chosen else 1)  # width 1: Qt's fast line path
             for curve in pair:
                 curve.setPen(pen)
                 curve.setZValue(10 if chosen else 0)
@@ -183,6 +196,7 @@ class GradientsPanel(Panel):
         grad_norm: dict[str, np.ndarray] = {}
         update_ratio: dict[str, np.ndarray] = {}
         steps = np.zeros(0)
+        dots: tuple[list, list] = ([], [])  # per plot: (x, y, brush) of the points of short curves
         for name, (norm_curve, ratio_curve) in self.curves.items():
             series = self.history.layers.get(name)
             if series is None:
@@ -191,23 +205,27 @@ class GradientsPanel(Panel):
                 continue
             s, cols = series.data()
             has = np.isfinite(cols["grad_norm"])  # rows from paused captures carry no gradients
+            known = np.isfinite(cols["update_ratio"])
             grad_norm[name] = cols["grad_norm"][has]
+            update_ratio[name] = cols["update_ratio"][known]
             if not len(steps):
                 steps = s[has]
-            marks = self._marks(name, int(has.sum()))
-            norm_curve.setData(s[has], _positive(cols["grad_norm"][has]), connect="finite", **marks)
-            known = np.isfinite(cols["update_ratio"])
-            update_ratio[name] = cols["update_ratio"][known]
-            ratio_curve.setData(s[known], _positive(cols["update_ratio"][known]), connect="finite", **marks)
+            for curve, keep, values, marked in ((norm_curve, has, grad_norm[name], dots[0]),
+                                                (ratio_curve, known, update_ratio[name], dots[1])):
+                x, y = s[keep], _positive(values)
+                curve.setData(x, y, connect="finite")
+                if 0 < len(x) < FEW_POINTS:
+                    finite = np.isfinite(y)  # a log axis has no place for the others
+                    marked.append((x[finite], y[finite], self._brushes[name]))
+        for item, marked in zip(self.dots, dots):
+            if marked:
+                item.setData(np.concatenate([m[0] for m in marked]), np.concatenate([m[1] for m in marked]),
+                             symbolBrush=[m[2] for m in marked for _ in range(len(m[0]))])
+            else:
+                item.setData([], [])
         self.shown = {"grad_norm": grad_norm, "steps": steps, "update_ratio": update_ratio, "hist_layer": layer}
         self._render_caption(layer, grad_norm)
         self._render_histograms(layer, note)
-
-    def _marks(self, name: str, points: int) -> dict:
-        """Dots on the points while a curve has few of them (a single point draws no line)."""
-        if points >= FEW_POINTS:
-            return {"symbol": None}
-        return {"symbol": "o", "symbolSize": 5, "symbolPen": None, "symbolBrush": self.colors[name]}
 
     def _render_caption(self, layer: str | None, grad_norm: dict[str, np.ndarray]) -> None:
         if self.run is not None and not self.run.param_layers:

@@ -42,7 +42,10 @@ class MetricsPanel(Panel):
             plot.getPlotItem().getAxis("left").setWidth(54)
 
         def curve(plot: pg.PlotWidget, color: tuple[int, int, int], name: str, symbol: str | None = None) -> pg.PlotDataItem:
-            return plot.plot([], [], pen=pg.mkPen(color, width=1.5), name=name, symbol=symbol,
+            # per-step curves 1 px wide: Qt draws those on its fast path (a wider pen is stroked,
+            # which took half of the panel's paint); validation has few points, and dots, so 2 px
+            width = 2 if symbol else 1
+            return plot.plot([], [], pen=pg.mkPen(color, width=width), name=name, symbol=symbol,
                              symbolSize=5, symbolBrush=color, symbolPen=None)
 
         self.train_loss = curve(self.loss_plot, TRAIN, "train")
