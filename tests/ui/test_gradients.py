@@ -35,12 +35,12 @@ def test_curves_equal_history_series(qtbot, panel_context, mlp_run):
         assert has.sum() == 4  # the fixture's frame and three more
         assert np.array_equal(panel.shown["grad_norm"][name], cols["grad_norm"][has])
         assert np.array_equal(panel.shown["steps"], steps[has])
-        norm_curve, ratio_curve = panel.curves[name]
-        assert np.array_equal(norm_curve.yData, cols["grad_norm"][has])  # all positive, drawn as they are
-        assert np.array_equal(norm_curve.xData, steps[has])
+        norm_x, norm_y = panel.norm_lines.data(name)
+        assert np.array_equal(norm_y, cols["grad_norm"][has])  # all positive, drawn as they are
+        assert np.array_equal(norm_x, steps[has])
         known = np.isfinite(cols["update_ratio"])
         assert np.array_equal(panel.shown["update_ratio"][name], cols["update_ratio"][known])
-        assert np.allclose(ratio_curve.yData, cols["update_ratio"][known])
+        assert np.allclose(panel.ratio_lines.data(name)[1], cols["update_ratio"][known])
     last = history.latest
     for name, g in last.gradients.items():
         assert panel.shown["grad_norm"][name][-1] == pytest.approx(g.grad_norm)
@@ -87,7 +87,7 @@ def test_layer_without_parameters_uses_nearest_before(qtbot, panel_context, mlp_
     assert np.array_equal(panel.shown["grad_hist"], panel_context.history.grad_hist["hidden2.linear"].view())
     assert "hidden2.relu has no parameters" in panel.hist_caption.text()
     # the curve of the layer whose histograms are shown is the highlighted one
-    widths = {n: c[0].opts["pen"].widthF() for n, c in panel.curves.items()}
+    widths = {n: panel.norm_lines.pen(n).widthF() for n in panel.colors}
     assert widths["hidden2.linear"] > max(w for n, w in widths.items() if n != "hidden2.linear")
     assert panel.depth_key.box.isVisible()
 
@@ -97,11 +97,10 @@ def test_clicks_select_layer_and_highlight_follows(qtbot, panel_context, mlp_run
     params = mlp_run.info.param_layers
     panel.depth_key.layer_clicked.emit(2)
     assert panel_context.selection.layer == params[2]
-    curve = panel.curves[params[0]][0]
-    curve.sigClicked.emit(curve, None)
+    panel.ratio_lines.clicked.emit(params[0])  # what a click near its curve sends (picking: test_multi_curve.py)
     assert panel_context.selection.layer == params[0]
     assert panel.shown["hist_layer"] == params[0]
-    assert curve.opts["pen"].widthF() > panel.curves[params[1]][0].opts["pen"].widthF()
+    assert panel.norm_lines.pen(params[0]).widthF() > panel.norm_lines.pen(params[1]).widthF()
     # depth colours: one per parametrised layer, early lighter than late
     light = [sum(panel.colors[n]) for n in params]
     assert light[0] > light[-1]
