@@ -501,7 +501,9 @@ class TrainingSession:
         return self._publish(self.gradient_probe.take(), t0)
 
     def capture_now(self) -> Frame:
-        """Capture the current weights without training (no gradients in this frame)."""
+        """Capture the current weights without training (no gradients in this frame), with the
+        validation loss and accuracy of exactly these weights."""
+        self._force = True
         return self._publish({}, time.perf_counter())
 
     def _publish(self, grads: dict[str, Any], t0: float) -> Frame:
