@@ -73,3 +73,10 @@ def test_thinning_keeps_every_bins_extremes():
     assert np.all(np.diff(tx) >= 0)
     short = np.arange(10.0)
     assert peak_thin(short, short, 1000)[0] is short
+
+
+def test_short_curves_get_dots_on_their_finite_points():
+    item = MultiCurveItem(log_y=True, dots_below=5)
+    item.set_curves({"short": (np.arange(3.0), np.array([1.0, 0.0, 10.0])), "long": (np.arange(9.0), np.ones(9))})
+    assert [(p.x(), p.y()) for p in item._dots["short"]] == [(0.0, 0.0), (2.0, 1.0)]  # log10; the zero is a gap
+    assert "long" not in item._dots

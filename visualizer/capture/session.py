@@ -316,8 +316,7 @@ class TrainingSession:
                 self.playing, self.pending_steps = True, 0
             elif name == "pause":
                 if self.playing or self.pending_steps:
-                    self._force = True  # show exactly the state we stopped at
-                    self.capture_now()
+                    self.capture_now()  # show exactly the state we stopped at
                 self.playing, self.pending_steps = False, 0
             elif name == "step":
                 self.playing, self.pending_steps = False, self.pending_steps + max(0, value)
@@ -531,9 +530,7 @@ class TrainingSession:
             # validation runs after the frame is sent, and rides on the next one, so it never delays
             # a frame; a forced capture (pause, a step) carries its own, of exactly the state shown
             inline_val = want_val and self._force
-            if inline_val:
-                v0 = time.perf_counter()
-                self._pending_val = (trainer.evaluate(self.val_x, self.val_y), trainer.step_count)
+            val_seconds = self._validate() if inline_val else 0.0
         if self._pending_val is not None:
             tree["val"], val_step = self._pending_val
             self._pending_val = None
@@ -544,18 +541,11 @@ class TrainingSession:
         self._armed = self._force = False
         self._last_capture_step = trainer.step_count
         self._last_capture_time = now
-        cost = time.perf_counter() - t0
-        if inline_val:
-            cost -= self._account_val(time.perf_counter() - v0)  # includes the shared copy: on the safe side
+        cost = time.perf_counter() - t0 - val_seconds
         # the first capture is cold (allocations, lazy imports): the second one's cost replaces it
         self._capture_cost = cost if self.captures <= 1 else 0.8 * self._capture_cost + 0.2 * cost
         self.captures += 1
         self._last_capture_end = time.monotonic()
-        if want_val and not inline_val:
-            v0 = time.perf_counter()
-            with preserved_state(model, trainer.device):
-                self._pending_val = (trainer.evaluate(self.val_x, self.val_y), trainer.step_count)
-            self._account_val(time.perf_counter() - v0)
         losses = frame.scalars.values["train_loss"]
         if frame.info["nonfinite"]:
             bad = frame.info["nonfinite_steps"]  # the loss of a step: that step
@@ -567,10 +557,17 @@ class TrainingSession:
         if len(losses):
             self.snapshots.verify(int(frame.scalars.steps[-1]))
         self.mailbox.put("train", frame)
+        if want_val and not inline_val:
+            self._validate()  # the frame is on its way: this one's validation goes with the next
         return frame
 
-    def _account_val(self, seconds: float) -> float:
-        """Fold one validation's cost into the running estimate that spaces them; returns ``seconds``."""
+    def _validate(self) -> float:
+        """Evaluate the live validation subset now; the result waits for the next frame. Folds the
+        cost into the estimate that spaces validations; returns the seconds it took."""
+        v0 = time.perf_counter()
+        with preserved_state(self.trainer.model, self.trainer.device):
+            self._pending_val = (self.trainer.evaluate(self.val_x, self.val_y), self.trainer.step_count)
+        seconds = time.perf_counter() - v0
         self._val_cost = seconds if self._val_cost == 0 else 0.8 * self._val_cost + 0.2 * seconds
         self._last_val_end = time.monotonic()
         return seconds
@@ -598,7 +595,6 @@ class TrainingSession:
         self.divergences += 1
         self.alarms.clear()
         self.mailbox.put("error", {"step": d.step, "detail": "", "message": d.message(), "nonfinite": d.to_dict()})
-        self._force = True
         return self.capture_now()  # the rolled-back state, marked "rolled_back" for the views
 
     def _frame(self, host: dict[str, Any], steps: np.ndarray, lrs: np.ndarray, now: float, val_step: int | None) -> Frame:

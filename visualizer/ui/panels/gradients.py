@@ -9,7 +9,6 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush
 from PySide6.QtWidgets import QHBoxLayout, QTabWidget, QVBoxLayout, QWidget
 
 from visualizer.stream.frames import Frame, LayerGradient, RunInfo
@@ -43,11 +42,6 @@ def uniform_columns(steps: np.ndarray, rows: np.ndarray, max_columns: int = MAX_
     return grid, rows[idx]
 
 
-def _positive(values: np.ndarray) -> np.ndarray:
-    """Values for a log axis: zero and negative become NaN (a gap)."""
-    return np.where(values > 0, values, np.nan)
-
-
 class GradientsPanel(Panel):
     """Gradient norm and update/weight ratio per parametrised layer over steps (log y,
     colour = depth), and weight / gradient histograms of the selected layer over time."""
@@ -77,20 +71,11 @@ class GradientsPanel(Panel):
         self.weights = HeatmapView(HEAT, "step", "weight value", COUNT_LABEL)
         self.grads = HeatmapView(HEAT, "step", "log10 |gradient|", COUNT_LABEL)
         # every layer's curve in one item per plot: a PlotDataItem each cost ~1 ms a frame per layer
-        self.norm_lines, self.ratio_lines = MultiCurveItem(log_y=True), MultiCurveItem(log_y=True)
+        self.norm_lines, self.ratio_lines = (MultiCurveItem(log_y=True, dots_below=FEW_POINTS) for _ in range(2))
         for plot, lines in ((self.norm_plot, self.norm_lines), (self.ratio_plot, self.ratio_lines)):
             plot.addItem(lines)
             lines.clicked.connect(lambda name: self.selection.set(layer=name))
-        # dots on the points of curves that have few of them (a single point draws no line):
-        # one item per plot for every layer, not a symbol item per curve (40 curves: 40 ms a frame)
-        self.dots = tuple(plot.plot([], [], pen=None, symbol="o", symbolSize=5, symbolPen=None)
-                          for plot in (self.norm_plot, self.ratio_plot))
-        for dots in self.dots:
-            dots.setZValue(5)
-            dots.setClipToView(False)  # one brush per point: every point must reach the symbols
-            dots.setDownsampling(auto=False)
         self.colors: dict[str, tuple[int, int, int]] = {}
-        self._brushes: dict[str, QBrush] = {}
         self._styled: str | None = "<none>"
 
         for plot in (self.norm_plot.getPlotItem(), self.ratio_plot.getPlotItem(), self.weights.plot, self.grads.plot):
@@ -136,9 +121,6 @@ class GradientsPanel(Panel):
         super().set_run(run)
         colors = self.depth_key.set_layers(list(run.param_layers))
         self.colors = dict(zip(run.param_layers, colors))
-        self._brushes = {name: pg.mkBrush(color) for name, color in self.colors.items()}
-        for dots in self.dots:
-            dots.setData([], [])
         for lines in (self.norm_lines, self.ratio_lines):
             lines.set_curves({})
         self._styled = "<none>"
@@ -192,7 +174,6 @@ class GradientsPanel(Panel):
         steps = np.zeros(0)
         norms: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         ratios: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        dots: tuple[list, list] = ([], [])  # per plot: (x, y, brush) of the points of short curves
         for name in self.colors:
             series = self.history.layers.get(name)
             if series is None:
@@ -206,19 +187,8 @@ class GradientsPanel(Panel):
                 steps = s[has]
             norms[name] = (s[has], grad_norm[name])
             ratios[name] = (s[known], update_ratio[name])
-            for (x, y), marked in ((norms[name], dots[0]), (ratios[name], dots[1])):
-                if 0 < len(x) < FEW_POINTS:
-                    y = _positive(y)
-                    finite = np.isfinite(y)  # a log axis has no place for the others
-                    marked.append((x[finite], y[finite], self._brushes[name]))
         self.norm_lines.set_curves(norms)
         self.ratio_lines.set_curves(ratios)
-        for item, marked in zip(self.dots, dots):
-            if marked:
-                item.setData(np.concatenate([m[0] for m in marked]), np.concatenate([m[1] for m in marked]),
-                             symbolBrush=[m[2] for m in marked for _ in range(len(m[0]))])
-            else:
-                item.setData([], [])
         self.shown = {"grad_norm": grad_norm, "steps": steps, "update_ratio": update_ratio, "hist_layer": layer}
         self._render_caption(layer, grad_norm)
         self._render_histograms(layer, note)

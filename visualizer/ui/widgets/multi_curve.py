@@ -4,7 +4,8 @@ A plot with one ``PlotDataItem`` per line pays pyqtgraph's per-item costs (data 
 bounds, auto-range, a paint call each) for every line: 40 layers of a Transformer cost
 about 40 ms a frame. This item keeps every curve's path, computes the bounds once with
 numpy and paints all paths in one call. Long curves are thinned to their per-bin minimum
-and maximum, so spikes stay visible. Clicking near a curve (or hovering) names it.
+and maximum, so spikes stay visible; short ones get dots on their points (a single point
+draws no line). Clicking near a curve (or hovering) names it.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from PySide6.QtGui import QPainter, QPainterPath, QPen
 
 MAX_POINTS = 2048  # per curve after thinning: more than a plot is wide, in pixels
 PICK_PX = 6.0  # how near (in pixels) a click or hover must be to name a curve
+DOT_PX = 2.5  # radius of the dots on short curves
 
 
 def peak_thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tuple[np.ndarray, np.ndarray]:
@@ -33,16 +35,18 @@ def peak_thin(x: np.ndarray, y: np.ndarray, max_points: int = MAX_POINTS) -> tup
 
 
 class MultiCurveItem(pg.GraphicsObject):
-    """Named curves sharing one item; ``log_y`` draws log10 of the values (others: gaps)."""
+    """Named curves sharing one item; ``log_y`` draws log10 of the values (others: gaps);
+    curves with fewer than ``dots_below`` points also get a dot on each point."""
 
     clicked = Signal(str)
 
-    def __init__(self, log_y: bool = False) -> None:
+    def __init__(self, log_y: bool = False, dots_below: int = 0) -> None:
         super().__init__()
-        self.log_y = log_y
+        self.log_y, self.dots_below = log_y, dots_below
         self._data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # as given
         self._drawn: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # mapped and thinned
         self._paths: dict[str, QPainterPath] = {}
+        self._dots: dict[str, list[QPointF]] = {}  # the finite points of short curves
         self._pens: dict[str, QPen] = {}
         self._top: str | None = None
         self._bounds: tuple[float, float, float, float] | None = None
@@ -52,7 +56,7 @@ class MultiCurveItem(pg.GraphicsObject):
     def set_curves(self, curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
         """Replace every curve: name -> (x, y)."""
         self.prepareGeometryChange()
-        self._data, self._drawn, self._paths = {}, {}, {}
+        self._data, self._drawn, self._paths, self._dots = {}, {}, {}, {}
         lows, highs = [], []
         for name, (x, y) in curves.items():
             x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
@@ -67,6 +71,8 @@ class MultiCurveItem(pg.GraphicsObject):
                 lows.append((x[finite].min(), y[finite].min()))
                 highs.append((x[finite].max(), y[finite].max()))
                 self._paths[name] = pg.arrayToQPath(x, y, connect="finite")
+                if finite.sum() < self.dots_below:
+                    self._dots[name] = [QPointF(a, b) for a, b in zip(x[finite], y[finite])]
         if lows:
             (x0, y0), (x1, y1) = np.min(lows, 0), np.max(highs, 0)
             self._bounds = (float(x0), float(x1), float(y0), float(y1))
@@ -107,9 +113,18 @@ class MultiCurveItem(pg.GraphicsObject):
         names = [n for n in self._paths if n != self._top]
         if self._top in self._paths:
             names.append(self._top)
+        rx, ry = DOT_PX * (self.pixelWidth() or 0.0), DOT_PX * (self.pixelHeight() or 0.0)
         for name in names:
-            painter.setPen(self._pens.get(name, pg.mkPen("k")))
+            pen = self._pens.get(name, pg.mkPen("k"))
+            painter.setPen(pen)
             painter.drawPath(self._paths[name])
+            if name in self._dots and rx and ry:
+                painter.save()
+                painter.setPen(Qt.PenStyle.NoPen)
+                painter.setBrush(pen.color())
+                for point in self._dots[name]:
+                    painter.drawEllipse(point, rx, ry)
+                painter.restore()
 
     # ------------------------------------------------------------------ picking
     def nearest(self, pos: QPointF, within_px: float = PICK_PX) -> str | None:
