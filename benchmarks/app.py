@@ -317,7 +317,7 @@ def summarise(workload: Workload, opts: Options, windows: PlayingWindows, bare_r
               app_rates: list[float]) -> list[Result]:
     dev, threads = opts.device_type, opts.threads
     fps = windows.frames / windows.seconds if windows.seconds else float("nan")
-    app_median, bare_median = Summary.of(app_rates).median, Summary.of(bare_rates).median
+    app_median, bare_median = Summary.of(app_rates).value, Summary.of(bare_rates).value
     costs = windows.costs.per_frame(windows.frames)
     top = list(costs.items())[:3]
     cost_note = ("UI ms/frame render+paint: " + ", ".join(f"{k} {c['render']:.0f}+{c['paint']:.0f}" for k, c in top)

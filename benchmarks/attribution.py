@@ -120,7 +120,7 @@ def measure_live(workload: Workload, opts: Options) -> list[Result]:
             "analysis thread beside the training thread, as in the worker process")
     return [Result.summarised("throughput_ratio_live_attribution", workload.key,
                               Summary.of(ratios(with_refresh, quiet)), opts.device_type, opts.threads, note,
-                              refreshes_per_s=rate, steps_s=Summary.of(quiet).median)]
+                              refreshes_per_s=rate, steps_s=Summary.of(quiet).value)]
 
 
 def run(opts: Options) -> list[Result]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -55,12 +56,14 @@ def same_optimizer(optimizer: torch.optim.Optimizer, params: list[torch.nn.Param
 class CapturedLoop:
     """The app's loop without the window: arm before every step (the display timer arms at
     its own rate; the session's cadence decides) and take each frame from the mailbox as it
-    comes, handing it to ``consume``. Counts the frames taken."""
+    comes, handing it to ``consume``. Counts the frames taken. ``clock``: the session's
+    cadence clock (see :class:`~visualizer.capture.session.TrainingSession`)."""
 
-    def __init__(self, trainer: Any, consume: Callable[[Any], object] | None = None) -> None:
+    def __init__(self, trainer: Any, consume: Callable[[Any], object] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         from visualizer.capture.session import TrainingSession
 
-        self.session = TrainingSession(trainer)  # default CaptureSettings
+        self.session = TrainingSession(trainer, clock=clock)  # default CaptureSettings
         self.consume = consume
         self.frames = 0
 

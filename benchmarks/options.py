@@ -25,6 +25,12 @@ class Options:
         return 0.5 if self.quick else 1.0
 
     @property
+    def ratio_window_s(self) -> float:
+        """Seconds per window of the capture ratio: its captured windows add up to a few of the
+        slowest validation's spacing (the CNN's: ~12 s at a 1 % share on a 2-core CPU)."""
+        return 0.5 if self.quick else 3.0
+
+    @property
     def app_window_s(self) -> float:
         """Seconds per window in the running app: long enough to show a frame or more even
         when the capture budget spaces them ~2 s apart (the CNN on a 2-core CPU)."""

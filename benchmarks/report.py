@@ -69,7 +69,7 @@ class Result:
                    note: str = "", **extra: Any) -> Result:
         """A figure that is the median of repeats, with their min-max as the spread."""
         spread = (summary.low, summary.high) if summary.n > 1 else None
-        return cls(key, workload, summary.median if summary.n else None, device, threads, spread, note, extra)
+        return cls(key, workload, summary.value if summary.n else None, device, threads, spread, note, extra)
 
     @property
     def target(self) -> Target | None:

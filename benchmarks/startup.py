@@ -84,7 +84,7 @@ def run(opts: Options) -> list[Result]:
     if all(l.marked for l in launches):
         note = f"spawn → '{MARKER}' line, median of {RUNS}"
         if own:
-            note += f"; app's own figure {Summary.of(own).median:.2f} s"
+            note += f"; app's own figure {Summary.of(own).value:.2f} s"
     else:
         note = (f"FALLBACK spawn → exit of --run-steps 0 (no '{MARKER}' line from visualizer/ui/app.py), "
                 "so it includes building the run and the first frame")
@@ -93,4 +93,4 @@ def run(opts: Options) -> list[Result]:
             note += f"; exit code {failed[0].exit_code}: {failed[0].problem}"
     return [Result.summarised("startup_s", "", Summary.of(times), opts.device_type, None, note,
                               marker_line=all(l.marked for l in launches),
-                              app_reported_s=Summary.of(own).median if own else None)]
+                              app_reported_s=Summary.of(own).value if own else None)]

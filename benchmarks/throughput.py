@@ -10,7 +10,7 @@ from collections.abc import Callable
 from benchmarks.loops import BareLoop, CapturedLoop
 from benchmarks.options import Options
 from benchmarks.report import Result
-from benchmarks.timing import Summary, Threads, interleave, rate, ratios, run_for
+from benchmarks.timing import Stopwatch, Summary, Threads, interleave, pooled_ratio, rate, run_for
 from benchmarks.workloads import Workload, run_each
 
 KEYS = ("throughput_ratio_capture", "throughput_ratio_unarmed", "bare_steps_s", "bare_steps_s_best")
@@ -49,37 +49,45 @@ def measure(workload: Workload, opts: Options) -> list[Result]:
     with Threads(threads):
         trainer = workload.build(opts.device)
         bare = BareLoop(trainer)  # copied before the captured run trains the model
-        captured = CapturedLoop(trainer)
-        for loop in (bare, captured):  # first steps and first captures are slow (allocations, lazy init)
-            run_for(loop.step, opts.warmup_s, opts.device)
-        frames, steps, seconds = 0, 0, 0.0
+        # The captured loop's cadence counts only its own windows' time, as in one long run: on
+        # the wall clock, the other loops' windows in between would look like idle time, and
+        # every capture window would open with a capture and a validation already due.
+        watch = Stopwatch()
+        captured = CapturedLoop(trainer, clock=watch)
+        run_for(bare.step, opts.warmup_s, opts.device)  # first steps and captures are slow (allocations, lazy init)
+        with watch:
+            run_for(captured.step, opts.warmup_s, opts.device)
+        frames = 0
+        window = opts.ratio_window_s
 
-        def capture_window() -> float:
-            nonlocal frames, steps, seconds
+        def capture_window() -> tuple[int, float]:
+            nonlocal frames
             before = captured.frames
-            n, elapsed = run_for(captured.step, opts.window_s, opts.device)
-            frames, steps, seconds = frames + captured.frames - before, steps + n, seconds + elapsed
-            return n / elapsed
+            with watch:
+                n, elapsed = run_for(captured.step, window, opts.device)
+            frames += captured.frames - before
+            return n, elapsed
 
-        def unarmed_window() -> float:
+        def unarmed_window() -> tuple[int, float]:
             captured.session.disarm()  # the capture window's last arm may still stand
-            return rate(captured.session.step, opts.window_s, opts.device)  # never armed: no capture
+            return run_for(captured.session.step, window, opts.device)  # never armed: no capture
 
-        bare_rates, unarmed_rates, capture_rates = interleave(
-            [lambda: rate(bare.step, opts.window_s, opts.device), unarmed_window, capture_window], opts.pairs)
+        bare_runs, unarmed_runs, capture_runs = interleave(
+            [lambda: run_for(bare.step, window, opts.device), unarmed_window, capture_window], opts.pairs)
         sweep = thread_sweep(bare, opts)
+    steps, seconds = sum(n for n, _ in capture_runs), sum(t for _, t in capture_runs)
     fps = frames / seconds if seconds else float("nan")
     per_frame = steps / frames if frames else float("nan")
     note = f"{fps:.1f} frames/s, {per_frame:.1f} steps/frame" if frames else "no frame captured"
-    bare_summary = Summary.of(bare_rates)
+    bare_summary = Summary.of([n / t for n, t in bare_runs])
     best = max(sweep, key=sweep.__getitem__)
     share = sweep.get(threads, float("nan")) / sweep[best] if sweep[best] else float("nan")
     detail = ", ".join(f"{k}: {v:.0f}" for k, v in sweep.items())
     return [
-        Result.summarised("throughput_ratio_capture", workload.key, Summary.of(ratios(capture_rates, bare_rates)),
+        Result.summarised("throughput_ratio_capture", workload.key, pooled_ratio(capture_runs, bare_runs),
                           dev, threads, note, capture_fps=fps, steps_per_frame=per_frame,
-                          capture_steps_s=Summary.of(capture_rates).median),
-        Result.summarised("throughput_ratio_unarmed", workload.key, Summary.of(ratios(unarmed_rates, bare_rates)),
+                          capture_steps_s=steps / seconds if seconds else float("nan")),
+        Result.summarised("throughput_ratio_unarmed", workload.key, pooled_ratio(unarmed_runs, bare_runs),
                           dev, threads, "session never armed ÷ bare: the trainer's own per-step cost"),
         Result.summarised("bare_steps_s", workload.key, bare_summary, dev, threads, "bare loop, the app's threads"),
         Result("bare_steps_s_best", workload.key, sweep[best], dev, best,

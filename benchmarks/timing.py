@@ -31,6 +31,25 @@ def run_for(step: Callable[[], object], seconds: float, device: torch.device) ->
     return steps, time.perf_counter() - start
 
 
+class Stopwatch:
+    """A clock (seconds, like ``time.monotonic``) that runs only inside ``with watch:`` blocks."""
+
+    def __init__(self) -> None:
+        self._total = 0.0
+        self._since: float | None = None
+
+    def __call__(self) -> float:
+        return self._total + (time.monotonic() - self._since if self._since is not None else 0.0)
+
+    def __enter__(self) -> Stopwatch:
+        self._since = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._total = self()
+        self._since = None
+
+
 def rate(step: Callable[[], object], seconds: float, device: torch.device) -> float:
     """Steps per second of ``step`` over one window of ``seconds``."""
     steps, elapsed = run_for(step, seconds, device)
@@ -39,9 +58,9 @@ def rate(step: Callable[[], object], seconds: float, device: torch.device) -> fl
 
 @dataclass(frozen=True)
 class Summary:
-    """The median of repeated measurements and their range."""
+    """A figure from repeated measurements (their median, or a pooled value) and their range."""
 
-    median: float
+    value: float
     low: float
     high: float
     n: int
@@ -69,6 +88,19 @@ def interleave(measures: Sequence[Callable[[], float]], rounds: int) -> list[lis
 def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[float]:
     """Pairwise ``n / d`` (skipping pairs with a zero denominator)."""
     return [n / d for n, d in zip(numerators, denominators) if d > 0]
+
+
+def pooled_ratio(numerators: Sequence[tuple[int, float]], denominators: Sequence[tuple[int, float]]) -> Summary:
+    """Steps per second over all of one side's (steps, seconds) windows ÷ the same over the
+    other's, with the pairwise ratios' range as the spread. Pooled rather than a median of
+    pairs: a cost that comes in bursts (a validation every few seconds) lands in a few windows,
+    and the median would leave it out."""
+    pairs = ratios([n / t for n, t in numerators if t > 0], [n / t for n, t in denominators if t > 0])
+    num_s, den_s = sum(t for _, t in numerators), sum(t for _, t in denominators)
+    if not pairs or not num_s or not den_s or not sum(n for n, _ in denominators):
+        return Summary.of(pairs)
+    value = (sum(n for n, _ in numerators) / num_s) / (sum(n for n, _ in denominators) / den_s)
+    return Summary(value, min(pairs), max(pairs), len(pairs))
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -5,7 +7,14 @@ import torch.nn.functional as F
 
 from tests.unit.helpers import TinyCNN, TinyMLP, image_dataset, plane_dataset
 from visualizer.capture.layers import discover_layers, hook_count
-from visualizer.capture.probes import ActivationProbe, GradientProbe, capture_activations, filter_images
+from visualizer.capture.probes import (
+    ActivationProbe,
+    GradientProbe,
+    capture_activations,
+    filter_images,
+    histogram,
+    reduce_activation,
+)
 from visualizer.capture.session import CaptureSettings, TrainingSession, probe_indices
 from visualizer.capture.syncs import SyncCounter
 from visualizer.engine.trainer import TrainConfig, Trainer
@@ -89,6 +98,38 @@ def test_gradient_probe_norm_equals_param_grad_norm():
     assert 0 < float(stats["head"]["update_ratio"]) < 1
     w_before = torch.cat([recorded["w"].reshape(-1), t.model.head.bias.reshape(-1)])  # bias drift is tiny
     assert float(stats["head"]["weight_norm"]) == pytest.approx(float(w_before.detach().norm()), rel=1e-3)
+
+
+def test_histogram_counts_like_numpy_with_outliers_and_non_finite_values_in_the_end_bins():
+    g = torch.Generator().manual_seed(3)
+    t = torch.randn(5000, generator=g) * 0.4
+    counts = histogram(t, -1.0, 1.0, 41).numpy()
+    inside = t[(t >= -1) & (t <= 1)].numpy()
+    expected, _ = np.histogram(inside, bins=np.linspace(-1.0, 1.0, 42))
+    expected[0] += int((t < -1).sum())
+    expected[-1] += int((t > 1).sum())
+    assert counts.tolist() == expected.tolist()
+    odd = histogram(torch.tensor([float("nan"), float("inf"), -float("inf"), 1.0, -1.0]), -1.0, 1.0, 4).numpy()
+    assert odd.tolist() == [2, 0, 1, 2]  # -inf, -1 | NaN counts as 0 | +inf, 1
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 5, 5), (4, 6, 7), (4, 9)])
+def test_reduced_activation_dead_fraction_and_finiteness_are_exact(shape):
+    a = torch.randn(shape, generator=torch.Generator().manual_seed(1))
+    unit = -1 if len(shape) == 3 else 1  # channels (P, C, H, W), features (P, T, D), units (P, U)
+    a.select(unit, 1).copy_(-torch.rand(a.select(unit, 1).shape) - 1e-3)  # one never fires on any sample
+    r = reduce_activation(a, max_channels=8, map_size=4, max_units=8)
+    fired = (a > 0).movedim(unit, 0).reshape(shape[unit], -1).any(1)
+    assert 0 < float(r["dead_fraction"]) == pytest.approx(1.0 - fired.float().mean().item())
+    assert float(r["norm"]) == pytest.approx(a.pow(2).mean().sqrt().item(), rel=1e-5)
+    assert bool(r["finite"])
+    huge = a.clone()
+    huge.view(-1)[5] = 3e38  # finite, however large
+    assert bool(reduce_activation(huge, 8, 4, 8)["finite"])
+    for bad in (float("nan"), float("inf"), -float("inf")):
+        b = a.clone()
+        b.view(-1)[-3] = bad
+        assert not bool(reduce_activation(b, 8, 4, 8)["finite"]), bad
 
 
 def test_capture_does_not_change_training():
@@ -237,8 +278,6 @@ def test_nan_weights_pause_and_roll_back_to_the_last_good_snapshot():
 
 def wait_for_update(mailbox, stream, state, timeout=60.0):
     """Wait (on a condition, polled) until the analysis posts ``state``."""
-    import time
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         update = mailbox.take(stream)
@@ -270,10 +309,8 @@ def test_analyses_run_on_a_snapshot_between_steps_and_post_results():
 
 
 def test_an_expensive_or_cold_capture_never_stalls_frames_longer_than_the_cap():
-    """The capture budget sets the idle gap after a capture (cost x 49 at 2 %), but never beyond
-    ``max_capture_gap_s``; and the first, cold capture's cost is replaced by the second one's."""
-    import time
-
+    """The capture budget sets the idle gap after a capture (cost x 74 for two thirds of 2 %), but never beyond
+    ``max_capture_gap_s``; the first capture is cold, so the second comes at once and its cost replaces it."""
     from tests.unit.helpers import TinyMLP, plane_dataset
     from visualizer.capture.session import CaptureSettings, TrainingSession
     from visualizer.engine.trainer import TrainConfig, Trainer
@@ -284,12 +321,46 @@ def test_an_expensive_or_cold_capture_never_stalls_frames_longer_than_the_cap():
     s.arm()
     s.step()  # the first capture
     assert s.captures == 1
-    s._capture_cost = 1.0  # as if that cold capture had taken a second: the budget alone would wait 49 s
+    s._capture_cost = 1.0  # as if that cold capture had taken a second: the budget alone would wait 74 s
+    s.arm()
+    assert s.step() is not None and s.captures == 2  # at once: the second capture's cost replaces the cold one
+    assert s._capture_cost < 1.0
+    s._capture_cost = 1.0  # an expensive model: a second a capture
     s.arm()
     s._last_capture_end = time.monotonic() - 4.5  # 4.5 s ago (set, not waited for)
     assert s._due()
     s._last_capture_end = time.monotonic() - 3.0
     assert not s._due()
-    s._last_capture_end = time.monotonic() - 4.5
-    s.step()  # the second capture: its own cost replaces the cold one
-    assert s.captures == 2 and s._capture_cost < 1.0
+
+
+def test_the_cadence_counts_the_session_clock_and_a_capture_costs_its_own_work_not_the_step():
+    """Captures are spaced by the session's clock (a benchmark stops it between its windows), and
+    a capture's cost is the probes' and publishing time: the training step would have run anyway."""
+    from tests.unit.helpers import TinyMLP, plane_dataset
+
+    t = Trainer(TinyMLP(), plane_dataset(), TrainConfig(batch_size=16), device="cpu")
+    now = [100.0]
+    s = TrainingSession(t, settings=CaptureSettings(max_rate_hz=1e9, budget=0.03), clock=lambda: now[0])
+    plain_step = t.step
+
+    def slow_step(*args, **kwargs):  # a step that takes 0.3 s, as a big model's would
+        time.sleep(0.3)
+        return plain_step(*args, **kwargs)
+
+    t.step = slow_step
+    for _ in range(2):  # the first capture is cold; the second one's cost replaces it
+        now[0] += 60.0
+        s.arm()
+        assert s.step() is not None
+    t.step = plain_step
+    assert 0 < s._capture_cost < 0.3  # the 0.3 s step is not part of it
+    gap = s._capture_cost * (1 - 0.02) / 0.02  # captures get two thirds of the 3 % budget
+    for _ in range(10):  # the clock stands still: however many steps run, no capture is due
+        s.arm()
+        assert s.step() is None
+    now[0] += gap * 0.9
+    s.arm()
+    assert s.step() is None
+    now[0] += gap * 0.2
+    s.arm()
+    assert s.step() is not None and s.captures == 3

@@ -7,6 +7,8 @@ random-number state and the train/eval mode afterwards.
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -72,32 +74,53 @@ def capture_activations(model: nn.Module, x: torch.Tensor, layers: Sequence[str]
     return {k: v.detach() for k, v in outs.items()}
 
 
+def rms(t: torch.Tensor) -> torch.Tensor:
+    """Root mean square of every element, in one pass (0 for an empty tensor)."""
+    return torch.linalg.vector_norm(t) / math.sqrt(max(1, t.numel()))
+
+
+def histogram(t: torch.Tensor, lo: float, hi: float, bins: int) -> torch.Tensor:
+    """Counts of ``t`` in ``bins`` equal bins over [lo, hi] (float, on ``t``'s device). Values
+    outside the range count in the end bins, NaN in the bin of 0 clamped into range.
+
+    ``torch.histc`` walks the CPU several times slower than computing each bin index and
+    adding ones at them, and ``scatter_add_`` needs no host read on a GPU (``bincount`` does).
+    """
+    scale = bins / (hi - lo)
+    x = torch.nan_to_num(t.detach().float().reshape(-1))  # a new tensor: the in-place steps below are safe
+    idx = x.clamp_(lo, hi).sub_(lo).mul_(scale).long().clamp_(0, bins - 1)
+    return torch.zeros(bins, device=t.device).scatter_add_(0, idx, torch.ones(idx.shape, device=t.device))
+
+
 def reduce_activation(a: torch.Tensor, max_channels: int, map_size: int, max_units: int) -> dict[str, torch.Tensor]:
-    """Display-sized summary of one layer's output (P, ...) on the device."""
+    """Display-sized summary of one layer's output (P, ...) on the device.
+
+    Whole-tensor passes are the cost, so each one is made once: per-channel max and min give
+    which channels ever fire (max > 0) and whether every value is finite (max and min
+    propagate NaN, and an infinity is the max or the min), without a boolean pass each.
+    """
     a = a.detach().float()
     if a.dim() == 4:  # (P, C, H, W) feature maps
         maps = a[:, :max_channels]
         h, w = maps.shape[-2:]
         if h > map_size or w > map_size:
             maps = F.adaptive_avg_pool2d(maps, (min(h, map_size), min(w, map_size)))
-        alive = (a > 0).flatten(2).any(2).any(0)
-        mean, peak = a.mean((2, 3)), a.amax((2, 3))
+        dims: tuple[int, ...] = (2, 3)
     elif a.dim() == 3:  # (P, T, D) sequences: tokens by features
         maps = a[:, :max_units, :max_units]
-        alive = (a > 0).any(1).any(0)
-        mean, peak = a.mean(1), a.amax(1)
+        dims = (1,)
     else:
         a = a.reshape(a.shape[0], -1)
         maps = a[:, :max_units]
-        alive = (a > 0).any(0)
-        mean, peak = a, a
+        dims = ()
+    mean, peak, low = (a.mean(dims), a.amax(dims), a.amin(dims)) if dims else (a, a, a)
     return {
         "maps": maps.half(),
         "channel_mean": mean,
         "channel_max": peak,
-        "dead_fraction": 1.0 - alive.float().mean(),
-        "norm": a.pow(2).mean().sqrt(),
-        "finite": torch.isfinite(a).all(),  # exact: a huge but finite output is not flagged
+        "dead_fraction": 1.0 - (peak > 0).any(0).float().mean(),
+        "norm": rms(a),
+        "finite": torch.isfinite(peak).all() & torch.isfinite(low).all(),  # exact: huge but finite is finite
     }
 
 
@@ -136,7 +159,7 @@ class ActivationProbe:
                 grads = torch.autograd.grad(loss, [outs[n] for n in needs], allow_unused=True)
                 for n, g in zip(needs, grads):
                     if g is not None:
-                        reduced[n]["grad_norm"] = g.detach().float().pow(2).mean().sqrt()
+                        reduced[n]["grad_norm"] = rms(g.detach().float())
             probs = logits.detach().float().softmax(-1)
         return {"layers": reduced, "probs": probs}
 
@@ -156,6 +179,7 @@ class GradientProbe:
         self.weight_edges: dict[str, np.ndarray] = {}
         self._before: dict[str, torch.Tensor] = {}
         self._stats: dict[str, dict[str, torch.Tensor]] = {}
+        self.seconds = 0.0  # host time the last armed step spent in this probe (its share of a capture's cost)
 
     @staticmethod
     def _flat(module: nn.Module, grads: bool) -> torch.Tensor:
@@ -168,6 +192,7 @@ class GradientProbe:
         return torch.cat(parts) if parts else torch.zeros(0)
 
     def after_backward(self, model: nn.Module) -> None:
+        t0 = time.perf_counter()
         modules = dict(model.named_modules())
         self._before, self._stats = {}, {}
         lo, hi = float(self.grad_edges[0]), float(self.grad_edges[-1])
@@ -185,17 +210,20 @@ class GradientProbe:
             self._stats[name] = {
                 "grad_norm": g.norm(),
                 "weight_norm": w.norm(),
-                # non-finite values (a diverged run) land in the end bins instead of breaking histc
-                "weight_hist": torch.histc(torch.nan_to_num(w).clamp(we[0], we[-1]), self.weight_bins, float(we[0]), float(we[-1])),
-                "grad_hist": torch.histc(torch.nan_to_num(torch.log10(g.abs() + 1e-30)).clamp(lo, hi), self.grad_bins, lo, hi),
+                # non-finite values (a diverged run) land in the end bins
+                "weight_hist": histogram(w, float(we[0]), float(we[-1]), self.weight_bins),
+                "grad_hist": histogram(torch.log10(g.abs() + 1e-30), lo, hi, self.grad_bins),
             }
+        self.seconds = time.perf_counter() - t0
 
     def after_update(self, model: nn.Module) -> None:
+        t0 = time.perf_counter()
         modules = dict(model.named_modules())
         for name, before in self._before.items():
             after = self._flat(modules[name], grads=False)
             self._stats[name]["update_ratio"] = (after - before).norm() / (before.norm() + 1e-12)
         self._before = {}
+        self.seconds += time.perf_counter() - t0
 
     def take(self) -> dict[str, dict[str, torch.Tensor]]:
         """Device tensors of the last armed step, then forget them."""
