@@ -43,13 +43,14 @@ def header(opts: Options) -> list[str]:
     lines = [f"device: {device_name(opts.device)}; torch {torch.__version__}; "
              f"trainer threads {opts.threads} of {os.cpu_count()} cores (default_threads)",
              f"workloads: {', '.join(w.key for w in WORKLOADS)} (batch 64)"]
-    lines.append(f"{opts.pairs} interleaved A/B pairs of windows per ratio: capture and unarmed ratios "
-                 f"{opts.ratio_window_s:g} s windows, value = steps/s pooled over each side's windows (the captured "
-                 f"loop's cadence clock runs only in its own windows); the app {opts.app_window_s:g} s, attribution "
-                 "refresh, value = median of the pair ratios; spread = the pair ratios' min–max; stall and latency: "
-                 "value over all playing windows, spread = range of the per-window figure")
+    lines.append(f"interleaved A/B pairs of windows per ratio: capture and unarmed ratios {opts.ratio_pairs} pairs of "
+                 f"{opts.ratio_window_s:g} s, value = steps/s pooled over each side's windows (the captured "
+                 f"loop's cadence clock runs only in its own windows); app and attribution refresh {opts.pairs} pairs of "
+                 f"{opts.app_window_s:g} s and longer, value = median of the pair ratios; spread = the pair ratios' "
+                 "min–max; stall and latency: value over all playing windows, spread = range of the per-window figure")
     if opts.quick:
-        lines.append(f"QUICK mode: shorter windows and fewer pairs (full: 5 pairs, 3 s windows), memory to step "
+        lines.append(f"QUICK mode: shorter windows and fewer pairs (full: 10 pairs of 3 s for the capture ratio, 5 of 3 s "
+                     f"in the app), memory to step "
                      f"{opts.rss_steps:,} (full: 100,000), {opts.repeats} repeats (full: 7)")
     return lines
 
@@ -62,8 +63,8 @@ def context(opts: Options, results: Sequence[Result]) -> dict[str, object]:
         "torch": torch.__version__,
         "threads": {"trainer": opts.threads, "cpu_count": os.cpu_count(), "best_bare": best},
         "quick": opts.quick,
-        "windows": {"pairs": opts.pairs, "seconds": opts.window_s, "ratio_seconds": opts.ratio_window_s,
-                    "app_seconds": opts.app_window_s},
+        "windows": {"pairs": opts.pairs, "seconds": opts.window_s, "ratio_pairs": opts.ratio_pairs,
+                    "ratio_seconds": opts.ratio_window_s, "app_seconds": opts.app_window_s},
         "rss_steps": opts.rss_steps,
     }
 

@@ -73,7 +73,7 @@ def measure(workload: Workload, opts: Options) -> list[Result]:
             return run_for(captured.session.step, window, opts.device)  # never armed: no capture
 
         bare_runs, unarmed_runs, capture_runs = interleave(
-            [lambda: run_for(bare.step, window, opts.device), unarmed_window, capture_window], opts.pairs)
+            [lambda: run_for(bare.step, window, opts.device), unarmed_window, capture_window], opts.ratio_pairs)
         sweep = thread_sweep(bare, opts)
     steps, seconds = sum(n for n, _ in capture_runs), sum(t for _, t in capture_runs)
     fps = frames / seconds if seconds else float("nan")
