@@ -43,14 +43,15 @@ def header(opts: Options) -> list[str]:
     lines = [f"device: {device_name(opts.device)}; torch {torch.__version__}; "
              f"trainer threads {opts.threads} of {os.cpu_count()} cores (default_threads)",
              f"workloads: {', '.join(w.key for w in WORKLOADS)} (batch 64)"]
-    lines.append(f"interleaved A/B pairs of windows per ratio: capture and unarmed ratios {opts.ratio_pairs} pairs of "
-                 f"{opts.ratio_window_s:g} s, value = steps/s pooled over each side's windows (the captured "
-                 f"loop's cadence clock runs only in its own windows); app and attribution refresh {opts.pairs} pairs of "
-                 f"{opts.app_window_s:g} s and longer, value = median of the pair ratios; spread = the pair ratios' "
-                 "min–max; stall and latency: value over all playing windows, spread = range of the per-window figure")
+    lines.append(f"interleaved A/B pairs of windows per ratio. Capture and unarmed ratios: {opts.ratio_pairs} pairs of "
+                 f"{opts.ratio_window_s:g} s, value = steps/s pooled over each side's windows, spread = the same over "
+                 "each fifth of the pairs (the captured loop's cadence clock runs only in its own windows). App and "
+                 f"attribution refresh: {opts.pairs} pairs of {opts.app_window_s:g} s or more, value = median of the "
+                 "pair ratios, spread = their min–max. Stall and latency: value over all playing windows, spread = "
+                 "range of the per-window figure")
     if opts.quick:
-        lines.append(f"QUICK mode: shorter windows and fewer pairs (full: 10 pairs of 3 s for the capture ratio, 5 of 3 s "
-                     f"in the app), memory to step "
+        lines.append(f"QUICK mode: shorter windows and fewer pairs (full: 60 pairs of 0.5 s for the capture ratio, 5 of "
+                     f"3 s in the app), memory to step "
                      f"{opts.rss_steps:,} (full: 100,000), {opts.repeats} repeats (full: 7)")
     return lines
 

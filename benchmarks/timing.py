@@ -90,17 +90,27 @@ def ratios(numerators: Sequence[float], denominators: Sequence[float]) -> list[f
     return [n / d for n, d in zip(numerators, denominators) if d > 0]
 
 
-def pooled_ratio(numerators: Sequence[tuple[int, float]], denominators: Sequence[tuple[int, float]]) -> Summary:
+def pooled_ratio(numerators: Sequence[tuple[int, float]], denominators: Sequence[tuple[int, float]],
+                 blocks: int = 5) -> Summary:
     """Steps per second over all of one side's (steps, seconds) windows ÷ the same over the
-    other's, with the pairwise ratios' range as the spread. Pooled rather than a median of
-    pairs: a cost that comes in bursts (a validation every few seconds) lands in a few windows,
-    and the median would leave it out."""
-    pairs = ratios([n / t for n, t in numerators if t > 0], [n / t for n, t in denominators if t > 0])
-    num_s, den_s = sum(t for _, t in numerators), sum(t for _, t in denominators)
-    if not pairs or not num_s or not den_s or not sum(n for n, _ in denominators):
-        return Summary.of(pairs)
-    value = (sum(n for n, _ in numerators) / num_s) / (sum(n for n, _ in denominators) / den_s)
-    return Summary(value, min(pairs), max(pairs), len(pairs))
+    other's; the spread is the same ratio over each of ``blocks`` consecutive runs of pairs.
+
+    Pooled rather than a median of pairs: a cost that comes in bursts (a validation every few
+    seconds) lands in a few windows, and the median would leave it out. Spread over blocks,
+    not over single pairs: a short window holds a capture or not, which says nothing.
+    """
+    pairs = [(n, d) for n, d in zip(numerators, denominators) if n[1] > 0 and d[1] > 0 and d[0] > 0]
+
+    def pooled(chunk: Sequence[tuple[tuple[int, float], tuple[int, float]]]) -> float:
+        num = sum(n for (n, _), _ in chunk) / sum(t for (_, t), _ in chunk)
+        den = sum(n for _, (n, _) in chunk) / sum(t for _, (_, t) in chunk)
+        return num / den
+
+    if not pairs:
+        return Summary.of([])
+    size = max(1, len(pairs) // max(1, blocks))
+    parts = [pooled(pairs[i : i + size]) for i in range(0, len(pairs) - size + 1, size)]
+    return Summary(pooled(pairs), min(parts), max(parts), len(pairs))
 
 
 def percentile(values: Sequence[float], q: float) -> float:
