@@ -1,6 +1,7 @@
 """One device-to-host copy per frame: pack many small tensors, copy once, unpack as numpy."""
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -14,38 +15,40 @@ def to_host(tree: Any) -> Any:
     returned as float32), integer and bool tensors keep their kind via float64 packing.
     """
     leaves: list[torch.Tensor] = []
-
-    def collect(node: Any) -> None:
-        if isinstance(node, torch.Tensor):
-            leaves.append(node)
-        elif isinstance(node, dict):
-            for v in node.values():
-                collect(v)
-        elif isinstance(node, (list, tuple)):
-            for v in node:
-                collect(v)
-
-    collect(tree)
+    _collect(tree, leaves)
     if not leaves:
         return tree
     if all(t.device.type == "cpu" for t in leaves):  # nothing to transfer: a copy of each, no packing
         arrays = [_cpu_array(t) for t in leaves]
     else:
         arrays = _unpack(_pack(leaves), leaves)
-    it = iter(arrays)
+    return _rebuild(tree, iter(arrays))
 
-    def rebuild(node: Any) -> Any:
-        if isinstance(node, torch.Tensor):
-            return next(it)
-        if isinstance(node, dict):
-            return {k: rebuild(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [rebuild(v) for v in node]
-        if isinstance(node, tuple):
-            return tuple(rebuild(v) for v in node)
-        return node
 
-    return rebuild(tree)
+# Module-level, not closures: a recursive closure refers to itself through its cell, and that
+# cycle kept every capture's tensors and arrays alive until the garbage collector's next full
+# pass (the MLP's training loop lost ~2 % of its time to those passes).
+def _collect(node: Any, leaves: list[torch.Tensor]) -> None:
+    if isinstance(node, torch.Tensor):
+        leaves.append(node)
+    elif isinstance(node, dict):
+        for v in node.values():
+            _collect(v, leaves)
+    elif isinstance(node, (list, tuple)):
+        for v in node:
+            _collect(v, leaves)
+
+
+def _rebuild(node: Any, arrays: Iterator[np.ndarray]) -> Any:
+    if isinstance(node, torch.Tensor):
+        return next(arrays)
+    if isinstance(node, dict):
+        return {k: _rebuild(v, arrays) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rebuild(v, arrays) for v in node]
+    if isinstance(node, tuple):
+        return tuple(_rebuild(v, arrays) for v in node)
+    return node
 
 
 def _cpu_array(t: torch.Tensor) -> np.ndarray:
