@@ -67,7 +67,7 @@ class Result:
     @classmethod
     def summarised(cls, key: str, workload: str, summary: Summary, device: str, threads: int | None,
                    note: str = "", **extra: Any) -> Result:
-        """A figure that is the median of repeats, with their min-max as the spread."""
+        """A figure from repeats (the summary's median or pooled value), with its low-high as the spread."""
         spread = (summary.low, summary.high) if summary.n > 1 else None
         return cls(key, workload, summary.value if summary.n else None, device, threads, spread, note, extra)
 

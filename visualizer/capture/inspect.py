@@ -14,6 +14,7 @@ from torch import nn
 
 from visualizer.capture.session import CaptureSettings, TrainingSession
 from visualizer.engine.data import DATASETS, Dataset, make_dataset
+from visualizer.engine.data.base import MODEL_LABELS
 from visualizer.engine.models import set_frozen
 from visualizer.engine.trainer import TrainConfig, Trainer
 
@@ -33,9 +34,6 @@ def _output_size(model: nn.Module, shape: tuple[int, ...]) -> int | None:
     finally:
         model.train(was)
     return int(out.shape[-1]) if out is not None and out.dim() == 2 else None
-
-
-MODEL_LABELS = "model predictions"
 
 
 def dataset_for(model: Any, data: Any = None, inputs: Any = None) -> Dataset:

@@ -249,7 +249,7 @@ class TrainingSession:
             point_labels=ds.y_train.numpy() if plane else None,
             steps_per_epoch=t.steps_per_epoch,
             analysis_labels=self.analysis_set[1].cpu().numpy(),
-            labels_from_model=ds.params.get("labels") == "model predictions",
+            labels_from_model=ds.labels_from_model,
             tokens=None if ds.tokens is None else list(ds.tokens),
             attention_layers=list(self.attention_layers),
             recurrent_layers=list(self.recurrent_layers),
@@ -483,9 +483,9 @@ class TrainingSession:
         if self.trainer.step_count + 1 - self._last_capture_step < s.every_k_steps:
             return False
         now = self.clock()
-        if self.captures == 1:  # the first capture is cold (allocations, lazy imports): the second, at once, is not
-            return now - self._last_capture_time >= 1.0 / s.max_rate_hz
-        gap = min(_gap(self._capture_cost, s.budget * 2 / 3 if s.budget < 1 else 1.0), s.max_capture_gap_s)
+        # the first capture is cold (allocations, lazy imports): the second comes at once and measures the cost
+        gap = 0.0 if self.captures == 1 else min(_gap(self._capture_cost, s.budget * 2 / 3 if s.budget < 1 else 1.0),
+                                                 s.max_capture_gap_s)
         return now - self._last_capture_time >= 1.0 / s.max_rate_hz and now - self._last_capture_end >= gap
 
     def _val_due(self, now: float) -> bool:

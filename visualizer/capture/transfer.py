@@ -26,8 +26,7 @@ def to_host(tree: Any) -> Any:
 
 
 # Module-level, not closures: a recursive closure refers to itself through its cell, and that
-# cycle kept every capture's tensors and arrays alive until the garbage collector's next full
-# pass (the MLP's training loop lost ~2 % of its time to those passes).
+# cycle kept every capture's tensors and arrays alive until a garbage-collector pass.
 def _collect(node: Any, leaves: list[torch.Tensor]) -> None:
     if isinstance(node, torch.Tensor):
         leaves.append(node)

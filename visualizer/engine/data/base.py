@@ -6,6 +6,8 @@ from typing import Any
 
 import torch
 
+MODEL_LABELS = "model predictions"  # ``params["labels"]`` of a set labelled by a model's own predictions
+
 
 @dataclass
 class Dataset:
@@ -27,6 +29,11 @@ class Dataset:
     params: dict[str, Any] = field(default_factory=dict)
     tokens: list[str] | None = None  # sequence data: the symbol of each token id, for display
     causal: bool = False  # sequence data: targets at t depend on tokens up to t only (next-token tasks)
+
+    @property
+    def labels_from_model(self) -> bool:
+        """No true labels: ``y`` are a model's own predictions, so views must not count them as right."""
+        return self.params.get("labels") == MODEL_LABELS
 
     @property
     def input_shape(self) -> tuple[int, ...]:
