@@ -2,6 +2,7 @@
 summaries (median and spread), percentiles and resident memory."""
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
@@ -48,6 +49,34 @@ class Stopwatch:
     def __exit__(self, *exc: object) -> None:
         self._total = self()
         self._since = None
+
+
+class PaintedLatency:
+    """Capture-to-screen latency of shown frames. A frame is on screen once its panels were all
+    rendered (``rendered``), a view painted after that (``painted``), and no view has painted for
+    ``quiet_s`` since: a frame's views paint in a cascade of passes, one after another (Qt spaces
+    them at most 5 ms apart), some views twice. ``poll`` (called often, e.g. by a timer) returns
+    the latency in ms, capture to the end of that cascade's last paint, once it is known."""
+
+    def __init__(self, quiet_s: float = 0.015, clock: Callable[[], float] = time.monotonic) -> None:
+        self.quiet_s, self.clock = quiet_s, clock
+        self.last_paint = -math.inf
+        self._waiting: tuple[float, float] | None = None  # (capture time, all rendered at)
+
+    def rendered(self, capture_time: float) -> None:
+        """The newest frame's panels are all rendered (a frame still waiting is dropped)."""
+        self._waiting = (capture_time, self.clock())
+
+    def painted(self) -> None:
+        """A view finished painting."""
+        self.last_paint = self.clock()
+
+    def poll(self) -> float | None:
+        waiting, last = self._waiting, self.last_paint
+        if waiting is None or last <= waiting[1] or self.clock() - last < self.quiet_s:
+            return None
+        self._waiting = None
+        return (last - waiting[0]) * 1000.0
 
 
 def rate(step: Callable[[], object], seconds: float, device: torch.device) -> float:

@@ -1,4 +1,4 @@
-"""The benchmarks' measuring helpers: the stopped clock and the pooled ratio."""
+"""The benchmarks' measuring helpers: the stopped clock, the pooled ratio, the painted latency."""
 import pytest
 
 from benchmarks import timing
@@ -28,3 +28,30 @@ def test_pooled_ratio_weights_windows_by_their_time_and_spreads_over_blocks_of_p
     assert (summary.low, summary.high, summary.n) == (pytest.approx(0.675), pytest.approx(0.9), 4)  # per 2 pairs
     assert pooled_ratio([(100, 2.0), (50, 1.0)], [(100, 1.0), (100, 1.0)]).value == pytest.approx(0.5)  # by time
     assert pooled_ratio([], []).n == 0
+
+
+def test_painted_latency_waits_for_the_whole_cascade_of_paints_after_the_render():
+    now = [100.0]
+    screen = timing.PaintedLatency(quiet_s=0.015, clock=lambda: now[0])
+    screen.painted()  # a paint before anything was rendered: not this frame's
+    now[0] = 100.050
+    screen.rendered(capture_time=100.0)
+    assert screen.poll() is None  # rendered, nothing painted since
+    for t in (100.060, 100.064, 100.070):  # three passes, one after another
+        now[0] = t
+        screen.painted()
+        now[0] = t + 0.005
+        assert screen.poll() is None  # still inside the cascade
+    now[0] = 100.084
+    assert screen.poll() is None
+    now[0] = 100.086  # 16 ms quiet: the frame is on screen since its last paint
+    assert screen.poll() == pytest.approx(70.0)
+    assert screen.poll() is None  # reported once
+    now[0] = 101.0
+    screen.rendered(capture_time=100.9)
+    now[0] = 101.1
+    screen.rendered(capture_time=101.05)  # the newer frame replaces one never painted
+    now[0] = 101.11
+    screen.painted()
+    now[0] = 101.2
+    assert screen.poll() == pytest.approx(60.0)
