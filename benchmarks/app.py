@@ -185,12 +185,12 @@ class PlayingWindows:
         self.stalls = StallProbe(on_tick=self._on_screen_yet)
         self.costs = UiCosts(window.panels)
         self.stall_windows: list[list[float]] = []
-        self.latency_windows: list[list[float]] = []  # capture → panels rendered (window.latencies_ms)
-        self.painted_windows: list[list[float]] = []  # capture → views painted: the latency keys
-        self._painted: list[float] = []
+        self.rendered_windows: list[list[float]] = []  # capture → panels rendered (window.latencies_ms)
+        self.latency_windows: list[list[float]] = []  # capture → views painted: the latency keys
+        self._latency_ms: list[float] = []
         self.frames = 0
         self.seconds = 0.0
-        self._latencies: list[float] = []
+        self._rendered_ms: list[float] = []
         window.frame_rendered.connect(self._rendered)
 
     def close(self) -> None:
@@ -200,7 +200,7 @@ class PlayingWindows:
         if self.costs.recording:
             last = self.window.latencies_ms.last()
             if last is not None:
-                self._latencies.append(float(last))
+                self._rendered_ms.append(float(last))
             latest = self.window.history.latest
             if latest is not None:
                 self.costs.screen.rendered(latest.time)
@@ -208,7 +208,7 @@ class PlayingWindows:
     def _on_screen_yet(self) -> None:
         latency = self.costs.screen.poll()
         if latency is not None:
-            self._painted.append(latency)
+            self._latency_ms.append(latency)
 
     def play(self, seconds: float, record: bool = True) -> float:
         """Play for ``seconds`` with the event loop running; the trainer's steps per second.
@@ -220,7 +220,7 @@ class PlayingWindows:
         session = window.runner.session
         steps = session.step
         shown = window.frames_shown
-        self._latencies, self._painted = [], []
+        self._rendered_ms, self._latency_ms = [], []
         self.costs.screen = PaintedLatency()
         if record:
             self.costs.recording = True
@@ -237,8 +237,8 @@ class PlayingWindows:
         done = session.step - steps
         if record:
             self.stall_windows.append(self.stalls.lateness_ms)
-            self.latency_windows.append(self._latencies)
-            self.painted_windows.append(self._painted)
+            self.rendered_windows.append(self._rendered_ms)
+            self.latency_windows.append(self._latency_ms)
             self.frames += window.frames_shown - shown
             self.seconds += elapsed
         return done / elapsed
@@ -334,7 +334,7 @@ def summarise(workload: Workload, opts: Options, windows: PlayingWindows, bare_r
         return result
 
     ticks = sum(len(w) for w in windows.stall_windows)
-    rendered = [v for w in windows.latency_windows for v in w]
+    rendered = [v for w in windows.rendered_windows for v in w]
     rendered_p50, rendered_p95 = percentile(rendered, 50), percentile(rendered, 95)
     rendered_note = f"; to panels rendered p50 {rendered_p50:.0f} / p95 {rendered_p95:.0f} ms" if rendered else ""
     return [
@@ -344,10 +344,10 @@ def summarise(workload: Workload, opts: Options, windows: PlayingWindows, bare_r
         pooled("ui_stall_p99_ms", windows.stall_windows, 99, f"{STALL_INTERVAL_MS} ms timer, {ticks} ticks; {cost_note}",
                ui_ms_per_frame={k: {kind: round(ms, 2) for kind, ms in c.items()} for k, c in costs.items()}),
         pooled("ui_stall_max_ms", windows.stall_windows, 100, ""),
-        pooled("latency_p50_ms", windows.painted_windows, 50,
+        pooled("latency_p50_ms", windows.latency_windows, 50,
                f"capture → views painted, {windows.frames} frames shown{rendered_note}",
                rendered_p50_ms=rendered_p50, rendered_p95_ms=rendered_p95),
-        pooled("latency_p95_ms", windows.painted_windows, 95, ""),
+        pooled("latency_p95_ms", windows.latency_windows, 95, ""),
     ]
 
 
