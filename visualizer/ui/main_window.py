@@ -398,13 +398,11 @@ class MainWindow(QMainWindow):
                 continue  # its paint is costly: it gets a tick of its own
             t0 = time.perf_counter()
             self._render_panel(panel, frame)
+            panel.settle()
             spent += (time.perf_counter() - t0) * 1000.0
             self._rendered_at[key] = now
             self._dirty.discard(key)
             if panel.heavy:
-                # its views paint when the event loop next runs, before the next render turn,
-                # so two heavy panels never share a paint pass
-                panel.settle()
                 spent = RENDER_BUDGET_MS + 1  # nothing else in this turn
         now = time.monotonic()
         waiting = [k for k in self._dirty if self._on_screen(k) and self._due(k, now)]
@@ -443,6 +441,7 @@ class MainWindow(QMainWindow):
             return
         try:
             panel.render(frame if frame is not None else self.history.latest)
+            panel.batch_paints()  # views it created while rendering too
         except Exception as exc:  # a panel bug must not take the window down
             self.statusBar().showMessage(f"{panel.title} could not draw this frame: {exc}", 8000)
 

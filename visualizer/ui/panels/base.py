@@ -35,7 +35,7 @@ class Panel(QWidget):
     title = "Panel"
     key = "panel"
     max_fps = 30.0  # the window renders this panel at most this often
-    heavy = False  # True: costly to paint, so the window renders it in a tick of its own
+    heavy = False  # True: costly to render, so the window renders it in an event-loop turn of its own
 
     def __init__(self, context: PanelContext) -> None:
         super().__init__()
@@ -61,14 +61,33 @@ class Panel(QWidget):
 
     def settle(self) -> None:
         """Apply the view-range changes a render left pending (pyqtgraph applies them lazily,
-        inside the paint, which then asks for a second paint), so each view paints once. Twice
-        over: a view's new range moves the views linked to it."""
+        inside the paint, which then asks for another paint), so each view paints once. Until
+        nothing is pending: a view's new range moves the views linked to it, and moved items
+        can ask for a new auto range."""
         import pyqtgraph as pg
 
         views = [v for v in self.findChildren(pg.GraphicsView) if v.isVisible()]
-        for _ in range(2):
+        boxes = [b for v in views for b in v.scene().items() if isinstance(b, pg.ViewBox)]
+        for _ in range(6):
             for view in views:
                 view.scene().prepareForPaint()
+            if not any(getattr(b, "_autoRangeNeedsUpdate", False) or getattr(b, "_matrixNeedsUpdate", False) for b in boxes):
+                break
+
+    def batch_paints(self) -> None:
+        """Let the window paint all of this panel's pyqtgraph views in one pass.
+
+        A QGraphicsScene that nobody listens to dispatches the window's paint as soon as it has
+        processed its own changes, so N changed views cost N paint passes of the whole window,
+        one after the other. With a listener on its ``changed`` signal it posts its update like
+        any widget, and every change made in one turn is painted together."""
+        import pyqtgraph as pg
+
+        for view in self.findChildren(pg.GraphicsView):
+            scene = view.scene()
+            if scene is not None and not scene.property("batched"):
+                scene.changed.connect(_ignore)
+                scene.setProperty("batched", True)
 
     # -- helpers -------------------------------------------------------------------
     def hookless(self) -> bool:
@@ -86,6 +105,10 @@ class Panel(QWidget):
         if self.run is None or not len(self.run.probe_labels):
             return 0
         return int(np.clip(sample, 0, len(self.run.probe_labels) - 1))
+
+
+def _ignore(*_: object) -> None:
+    """A listener that does nothing (see ``Panel.batch_paints``)."""
 
 
 class AnalysisPanel(Panel):

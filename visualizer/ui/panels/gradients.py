@@ -86,6 +86,8 @@ class GradientsPanel(Panel):
         self.ratio_plot.getPlotItem().vb.setLimits(minYRange=2.0)
         for plot in (self.norm_plot, self.ratio_plot):
             use_decade_axis(plot.getPlotItem())
+            # one fixed width: the shared step axes line up, and new tick labels never re-lay the plots out
+            plot.getPlotItem().getAxis("left").setWidth(58)
         self.norm_plot.getPlotItem().setLabel("bottom", "")  # shares the step axis below
 
         plots = QWidget()
