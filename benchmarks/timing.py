@@ -54,8 +54,8 @@ class Stopwatch:
 class PaintedLatency:
     """Capture-to-screen latency of shown frames. A frame is on screen once its panels were all
     rendered (``rendered``), a view painted after that (``painted``), and no view has painted for
-    ``quiet_s`` since: a frame's views paint in a cascade of passes, one after another (Qt spaces
-    them at most 5 ms apart), some views twice. ``poll`` (called often, e.g. by a timer) returns
+    ``quiet_s`` since: a frame's views may paint in more than one pass of the window (panels
+    rendered in different event-loop turns, a view dirtied again by its own paint). ``poll`` (called often, e.g. by a timer) returns
     the latency in ms, capture to the end of that cascade's last paint, once it is known."""
 
     def __init__(self, quiet_s: float = 0.015, clock: Callable[[], float] = time.monotonic) -> None:
