@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from tests.unit.helpers import TinyCNN, TinyMLP, image_dataset, plane_dataset
 from visualizer.capture.layers import discover_layers, hook_count
 from visualizer.capture.probes import (
+    AliveUnits,
     ActivationProbe,
     GradientProbe,
     capture_activations,
@@ -61,11 +62,53 @@ def test_frame_activations_equal_reduced_forward_pass():
     assert np.allclose(a.maps, F.adaptive_avg_pool2d(c1[:, :3], 4).numpy(), atol=1e-2)  # float16 maps
     assert np.allclose(a.channel_mean, c1.mean((2, 3)).numpy(), atol=1e-6)
     assert np.allclose(a.channel_max, c1.amax((2, 3)).numpy(), atol=1e-6)
+    # not a ReLU: dead share on the probe samples; a ReLU: on every input of the validation pass
+    assert a.dead_fraction == pytest.approx(float((c1 > 0).flatten(2).any(2).any(0).logical_not().float().mean()))
+    assert a.dead_basis == "the probe samples"
     relu = frame.activations["relu1"]
-    never_positive = (t.model.relu1(c1) > 0).flatten(2).any(2).any(0).logical_not().float().mean()
+    t.model.eval()
+    with torch.no_grad():
+        r1 = t.model.relu1(t.model.conv1(session.val_x))
+    t.model.train()
+    never_positive = (r1 > 0).flatten(2).any(2).any(0).logical_not().float().mean()
     assert relu.dead_fraction == pytest.approx(float(never_positive))
+    assert relu.dead_basis == f"the {len(session.val_x):,} validation inputs"
     assert np.allclose(frame.probe.probs, logits.softmax(-1).numpy(), atol=1e-6)
     assert np.isfinite(a.grad_norm) and a.grad_norm > 0
+
+
+def test_alive_units_count_a_unit_that_fires_on_any_input_of_any_batch():
+    # unit 0 fires only on the first input, unit 1 only on the last, unit 2 never
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())
+    with torch.no_grad():
+        net[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]))
+        net[0].bias.copy_(torch.tensor([-0.5, -0.5, -1.0]))
+    x = torch.zeros(34, 2)
+    x[0, 0] = x[-1, 1] = 1.0
+    with torch.no_grad(), AliveUnits(net, ["1"]) as alive:
+        for i in range(0, len(x), 16):  # uneven chunks, as the validation pass makes them
+            net(x[i : i + 16])
+    assert hook_count(net) == 0
+    assert alive.alive["1"].tolist() == [True, True, False]
+    assert float(alive.dead_fractions()["1"]) == pytest.approx(1 / 3)
+
+
+def test_alive_units_over_many_batches_equal_one_pass_over_all_inputs():
+    t = cnn_trainer()
+    t.run(3)
+    x = torch.cat([t.x_train[:10], t.x_val])  # 34 inputs
+    t.model.eval()
+    with torch.no_grad():
+        with AliveUnits(t.model, ["relu1", "relu2", "head"]) as alive:
+            for i in range(0, len(x), 16):
+                t.model(x[i : i + 16])
+        assert hook_count(t.model) == 0
+        outs = capture_activations(t.model, x, ["relu1", "relu2", "head"])
+    t.model.train()
+    dead = alive.dead_fractions()
+    for name, out in outs.items():
+        peak = out.amax((0, 2, 3)) if out.dim() == 4 else out.amax(0)
+        assert float(dead[name]) == pytest.approx(float((peak <= 0).float().mean()))
 
 
 def test_activation_gradients_do_not_touch_parameter_grads():

@@ -13,7 +13,7 @@ Conditions (thresholds below, documented in the README):
   norm, so one SGD step at a learning rate of 0.1 or more would change it by more than its
   own size; or a gradient that is not finite.
 - ``dead``: a ReLU layer with more than ``DEAD_FRACTION`` of its units (channels) never
-  positive on any sample of the probe batch.
+  positive on any input of the last validation pass (on the probe batch before the first).
 - ``saturated``: a sigmoid or tanh layer with more than ``SATURATED_FRACTION`` of its unit
   outputs on the probe batch within ``SATURATION_MARGIN`` of the bounds (sigmoid: below 0.02
   or above 0.98; tanh: beyond ±0.96), where the derivative is under about 0.02 (sigmoid) /
@@ -74,7 +74,7 @@ def layer_conditions(layers: Sequence[LayerInfo], activations: Mapping[str, Laye
         kind = kinds.get(name, "")
         if kind in RELU_KINDS and a.dead_fraction > DEAD_FRACTION:
             found.setdefault(name, {})["dead"] = (
-                a.dead_fraction, f"{100 * a.dead_fraction:.0f} % of units never active on the probe batch "
+                a.dead_fraction, f"{100 * a.dead_fraction:.0f} % of units never active on any of {a.dead_basis} "
                                  f"(alarm above {100 * DEAD_FRACTION:.0f} %)")
         elif kind in SATURATING:
             share = saturated_fraction(a, kind)

@@ -66,6 +66,53 @@ def record_outputs(
     return first_tensor(out), outputs
 
 
+def unit_peaks(t: torch.Tensor) -> torch.Tensor:
+    """Each channel's (or unit's) largest value over a batch (N, ...): over inputs and positions
+    for feature maps (N, C, H, W) and sequences (N, T, D), over inputs for anything else."""
+    t = t.detach()
+    if t.dim() == 4:
+        return t.amax((0, 2, 3))
+    if t.dim() == 3:
+        return t.amax((0, 1))
+    return t.reshape(t.shape[0], -1).amax(0)
+
+
+class AliveUnits:
+    """Which channels/units of ``layers`` are positive on at least one input, over every forward
+    pass made while it is entered (forward hooks): the share of dead units judged on many inputs
+    (the validation pass's), where the probe batch's few samples overstate it (a unit that fires on
+    one image in twenty looks dead on sixteen)."""
+
+    def __init__(self, model: nn.Module, layers: Sequence[str]) -> None:
+        modules = dict(model.named_modules())
+        self.modules = {n: modules[n] for n in layers if n in modules}
+        self.alive: dict[str, torch.Tensor] = {}
+        self._handles: list[Any] = []
+
+    def __enter__(self) -> AliveUnits:
+        def make_hook(name: str):
+            def hook(_m: nn.Module, _i: object, out: object) -> None:
+                t = first_tensor(out)
+                if t is None or t.dim() == 0 or t.numel() == 0 or not t.is_floating_point():
+                    return
+                fired = unit_peaks(t) > 0
+                seen = self.alive.get(name)
+                self.alive[name] = fired if seen is None or seen.shape != fired.shape else seen | fired
+            return hook
+
+        self._handles = [m.register_forward_hook(make_hook(n)) for n, m in self.modules.items()]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+
+    def dead_fractions(self) -> dict[str, torch.Tensor]:
+        """{layer: share of its channels/units never positive} (device scalars), for the layers that ran."""
+        return {n: 1.0 - a.float().mean() for n, a in self.alive.items()}
+
+
 def capture_activations(model: nn.Module, x: torch.Tensor, layers: Sequence[str]) -> dict[str, torch.Tensor]:
     """Full-resolution outputs of ``layers`` for ``x`` (eval mode, no grad, state restored)."""
     device = x.device

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from visualizer.capture.alarms import AlarmTracker
+from visualizer.capture.alarms import RELU_KINDS, AlarmTracker
 from visualizer.capture.attention import attention_modules, recurrent_modules, sequence_captures
 from visualizer.capture.divergence import Divergence, locate_nonfinite, parameters_finite
 from visualizer.capture.layers import LayerInfo, discover_layers, first_tensor, parametrised
-from visualizer.capture.probes import (ActivationProbe, GradientProbe, PlaneProbe, filter_images, parameter_filters,
+from visualizer.capture.probes import (ActivationProbe, AliveUnits, GradientProbe, PlaneProbe, filter_images, parameter_filters,
                                       preserved_state, weight_movement)
 from visualizer.capture.transfer import to_host
 from visualizer.engine.snapshots import SnapshotKeeper
@@ -211,6 +211,9 @@ class TrainingSession:
         self._capture_cost = 0.0
         self._val_cost = 0.0
         self._pending_val: tuple[Any, int] | None = None  # (loss, accuracy) on the device and its step, for the next frame
+        self._pending_dead: dict[str, Any] = {}  # dead shares of the ReLU layers on that validation pass's inputs
+        self._dead_val: dict[str, float] = {}  # the latest of them, which frames report until the next one
+        self.relu_layers = [l.name for l in self.layers if l.kind in RELU_KINDS]
         self._diverged = False
         self._masked_outputs: set[str] | None = None  # layers non-finite by design (e.g. -inf masks): set by the first frame
         self._analysis_runners: dict[str, Any] = {}
@@ -339,7 +342,7 @@ class TrainingSession:
                 self.trainer.submit(*value)
                 if value[0] == "reset":
                     self.trainer.apply_commands()
-                    self._pending_val = None
+                    self._pending_val, self._pending_dead, self._dead_val = None, {}, {}
                     self._diverged = False
                     self.divergence = None
                     self._masked_outputs = None
@@ -546,7 +549,8 @@ class TrainingSession:
             val_seconds = self._validate() if inline_val else 0.0
         if self._pending_val is not None:
             tree["val"], val_step = self._pending_val
-            self._pending_val = None
+            tree["dead"] = self._pending_dead
+            self._pending_val, self._pending_dead = None, {}
         steps, parts, lrs = trainer.take_scalar_rows()
         tree["scalars"] = parts
         host = to_host(tree)
@@ -579,7 +583,9 @@ class TrainingSession:
         cost into the estimate that spaces validations; returns the seconds it took."""
         v0 = time.perf_counter()
         with preserved_state(self.trainer.model, self.trainer.device):
-            self._pending_val = (self.trainer.evaluate(self.val_x, self.val_y), self.trainer.step_count)
+            with AliveUnits(self.trainer.model, self.relu_layers) as alive:  # dead ReLUs judged on every input
+                self._pending_val = (self.trainer.evaluate(self.val_x, self.val_y), self.trainer.step_count)
+            self._pending_dead = alive.dead_fractions()
         seconds = time.perf_counter() - v0
         self._val_cost = seconds if self._val_cost == 0 else 0.8 * self._val_cost + 0.2 * seconds
         self._last_val_end = self.clock()
@@ -590,7 +596,7 @@ class TrainingSession:
         ``until``, default ``first_bad``): pause, roll back to the last good snapshot, replay to find the
         first non-finite layer and step, and post it on "error" (with "nonfinite")."""
         self.playing, self.pending_steps = False, 0
-        self._pending_val = None  # of a state being rolled back
+        self._pending_val, self._pending_dead, self._dead_val = None, {}, {}  # of a state being rolled back
         snap = self.snapshots.before(first_bad, self.settings.rollback_margin)
         if snap is None:  # nothing good to go back to (e.g. weights that were never finite)
             self.mailbox.put("train", frame)
@@ -613,6 +619,9 @@ class TrainingSession:
     def _frame(self, host: dict[str, Any], steps: np.ndarray, lrs: np.ndarray, now: float, val_step: int | None) -> Frame:
         rows = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in host["scalars"]] or [np.zeros((0, 2))])
         scalars = ScalarChunk(steps, {"train_loss": rows[:, 0], "train_acc": rows[:, 1], "lr": lrs})
+        if "dead" in host:
+            self._dead_val = {n: float(v) for n, v in host["dead"].items()}
+        dead_basis = f"the {len(self.val_x):,} validation inputs"
         acts = {}
         for info in self.layers:
             r = host["acts"]["layers"].get(info.name)
@@ -624,9 +633,10 @@ class TrainingSession:
                 maps=r["maps"].astype(np.float32),
                 channel_mean=r["channel_mean"],
                 channel_max=r["channel_max"],
-                dead_fraction=float(r["dead_fraction"]),
+                dead_fraction=self._dead_val.get(info.name, float(r["dead_fraction"])),
                 norm=float(r["norm"]),
                 grad_norm=float(r.get("grad_norm", np.nan)),
+                dead_basis=dead_basis if info.name in self._dead_val else "the probe samples",
             )
         grads = {
             name: LayerGradient(

@@ -91,7 +91,9 @@ class LayerActivation:
     ``maps`` is (P, C', h, w) for feature maps (first C' channels, average-pooled to at
     most h x w) or (P, U') for dense layers (first U' units). ``channel_mean`` and
     ``channel_max`` are (P, C) over all channels (or units). ``dead_fraction`` is the
-    share of channels/units never positive on any probe sample.
+    share of channels/units never positive on any of the inputs ``dead_basis`` names: for
+    ReLU layers the last validation pass's inputs once there was one (the probe batch's few
+    samples overstate it), else the probe samples.
     """
 
     name: str
@@ -102,6 +104,7 @@ class LayerActivation:
     dead_fraction: float
     norm: float  # RMS of the output over the probe batch
     grad_norm: float  # RMS of d(probe loss)/d(output), NaN when not computed
+    dead_basis: str = "the probe samples"  # the inputs ``dead_fraction`` was judged on
 
 
 @dataclass

@@ -35,8 +35,9 @@ HEADER_TIPS = [
     "Red, layers with parameters: norm of the gradient of the training loss w.r.t. the layer's parameters.\n"
     "Orange, other layers: RMS of the gradient of the probe loss w.r.t. the layer's output.\n"
     "A line sliding towards zero in early layers means vanishing gradients.",
-    "Share of channels/units that are never positive on any probe sample (\"dead\").\n"
-    "Meaningful for ReLU layers: a dead ReLU passes no gradient and stops learning.\n"
+    "Share of channels/units that are never positive on any input (\"dead\"): for ReLU layers\n"
+    "any input of the last validation pass, for other layers (and before the first\n"
+    "validation) any probe sample. A dead ReLU passes no gradient and stops learning.\n"
     "Tinted when more than half are dead.",
     "The kind of module (Conv2d, ReLU, Linear, …).",
     "Shape of the layer's output for one sample: channels×height×width for feature maps, units for dense layers.",
@@ -69,6 +70,7 @@ class LayerTableModel(QAbstractTableModel):
         self.layers: list[LayerInfo] = []
         self.param_layers: set[str] = set()
         self.act = self.grad = self.dead = np.zeros(0)
+        self.dead_basis: list[str] = []  # per row: the inputs its dead share was judged on
         self.act_lines: list[Sparkline | None] = []
         self.grad_lines: list[Sparkline | None] = []
         self.alarms: dict[str, list[dict[str, Any]]] = {}
@@ -88,6 +90,7 @@ class LayerTableModel(QAbstractTableModel):
         self.layers, self.param_layers = list(layers), set(param_layers)
         n = len(self.layers)
         self.act, self.grad, self.dead = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        self.dead_basis = [""] * n
         self.act_lines, self.grad_lines = [None] * n, [None] * n
         self.alarms, self.divergence = {}, None
         self.endResetModel()
@@ -96,8 +99,9 @@ class LayerTableModel(QAbstractTableModel):
         layer = self.layers[row]
         return layer.name in self.param_layers or layer.num_params > 0
 
-    def set_latest(self, act: np.ndarray, grad: np.ndarray, dead: np.ndarray) -> None:
+    def set_latest(self, act: np.ndarray, grad: np.ndarray, dead: np.ndarray, dead_basis: list[str] | None = None) -> None:
         self.act, self.grad, self.dead = act, grad, dead
+        self.dead_basis = dead_basis if dead_basis is not None else [""] * len(dead)
         if self.layers:
             self.dataChanged.emit(self.index(0, DEAD), self.index(len(self.layers) - 1, DEAD))
 
@@ -203,7 +207,9 @@ class LayerTableModel(QAbstractTableModel):
                 span = f"\nrange {format_value(lo)} to {format_value(hi)} over {y.size} captures"
             return f"{layer.name}: {what} {format_value(latest)} now{span}\n\n{tip}"
         if col == DEAD and math.isfinite(self.dead[row]):
-            return f"{layer.name}: {100 * self.dead[row]:.1f} % dead\n\n{tip}"
+            basis = self.dead_basis[row] if row < len(self.dead_basis) else ""
+            judged = f" (never positive on any of {basis})" if basis else ""
+            return f"{layer.name}: {100 * self.dead[row]:.1f} % dead{judged}\n\n{tip}"
         if col == NAME and self.alarm_lines(layer.name):
             return f"{layer.name}:\n" + "\n".join(f"• {line}" for line in self.alarm_lines(layer.name)) + f"\n\n{tip}"
         summary = (f"{layer.name} ({layer.kind}): output {format_shape(layer.output_shape)}, "
@@ -302,6 +308,7 @@ class LayersPanel(Panel):
         names = [l.name for l in run.layers]
         n = len(names)
         act, grad, dead = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+        basis = [""] * n
         if frame is None:
             self.caption.setText(f"{run.model_name} on {run.data_name}, in forward order. No frame yet: press Play or Step.")
         else:
@@ -309,7 +316,7 @@ class LayersPanel(Panel):
             for i, name in enumerate(names):
                 a = frame.activations.get(name)
                 if a is not None:
-                    act[i], dead[i] = a.norm, a.dead_fraction
+                    act[i], dead[i], basis[i] = a.norm, a.dead_fraction, a.dead_basis
                 if self.model.has_params(i):
                     g = gradients.get(name)
                     grad[i] = g.grad_norm if g is not None else np.nan
@@ -319,7 +326,7 @@ class LayersPanel(Panel):
             note = f" ({missing} layer(s) not captured in this frame: shown as –)" if missing else ""
             self.caption.setText(f"{run.model_name} on {run.data_name}, in forward order, step {frame.step:,}. "
                                  f"Click a row to focus every panel on that layer.{note}")
-        self.model.set_latest(act, grad, dead)
+        self.model.set_latest(act, grad, dead, basis)
         if frame is not None:
             self.model.set_alarms(frame.info.get("alarms", self.model.alarms), frame.info.get("divergence"))
         self._show_alarm_list()
