@@ -55,8 +55,9 @@ class PaintedLatency:
     """Capture-to-screen latency of shown frames. A frame is on screen once its panels were all
     rendered (``rendered``), a view painted after that (``painted``), and no view has painted for
     ``quiet_s`` since: a frame's views may paint in more than one pass of the window (panels
-    rendered in different event-loop turns, a view dirtied again by its own paint). ``poll`` (called often, e.g. by a timer) returns
-    the latency in ms, capture to the end of that cascade's last paint, once it is known."""
+    rendered in different event-loop turns, a view dirtied again by its own paint). ``poll``
+    (called often, e.g. by a timer) returns the latency in ms, capture to the end of the last
+    of those paints, once it is known."""
 
     def __init__(self, quiet_s: float = 0.015, clock: Callable[[], float] = time.monotonic) -> None:
         self.quiet_s, self.clock = quiet_s, clock

@@ -46,8 +46,7 @@ def test_metrics_show_the_history_and_each_view_paints_once_per_frame_in_one_pas
         panel_context.history.ingest(frame)
         painted.clear()
         panel.render(frame)
-        panel.batch_paints()  # as the window does after each render
-        panel.settle()
+        panel.settle()  # as the window does after each render
         qtbot.wait(30)
         assert sorted(v for v, _ in painted) == sorted(id(v) for v in views)  # every view once, none twice
         assert len({p for _, p in painted}) == 1  # and all in one pass of the window, not one pass each

@@ -210,9 +210,9 @@ class TrainingSession:
         self._last_val_end = -math.inf
         self._capture_cost = 0.0
         self._val_cost = 0.0
-        self._pending_val: tuple[Any, int] | None = None  # (loss, accuracy) on the device and its step, for the next frame
-        self._pending_dead: dict[str, Any] = {}  # dead shares of the ReLU layers on that validation pass's inputs
-        self._dead_val: dict[str, float] = {}  # the latest of them, which frames report until the next one
+        # ((loss, accuracy), step, {ReLU layer: dead share on its inputs}) of a validation pass, on the device, for the next frame
+        self._pending_val: tuple[Any, int, dict[str, Any]] | None = None
+        self._dead_val: dict[str, float] = {}  # the latest dead shares, which frames report until the next ones
         self.relu_layers = [l.name for l in self.layers if l.kind in RELU_KINDS]
         self._diverged = False
         self._masked_outputs: set[str] | None = None  # layers non-finite by design (e.g. -inf masks): set by the first frame
@@ -342,7 +342,7 @@ class TrainingSession:
                 self.trainer.submit(*value)
                 if value[0] == "reset":
                     self.trainer.apply_commands()
-                    self._pending_val, self._pending_dead, self._dead_val = None, {}, {}
+                    self._pending_val, self._dead_val = None, {}
                     self._diverged = False
                     self.divergence = None
                     self._masked_outputs = None
@@ -548,9 +548,8 @@ class TrainingSession:
             inline_val = want_val and self._force
             val_seconds = self._validate() if inline_val else 0.0
         if self._pending_val is not None:
-            tree["val"], val_step = self._pending_val
-            tree["dead"] = self._pending_dead
-            self._pending_val, self._pending_dead = None, {}
+            tree["val"], val_step, tree["dead"] = self._pending_val
+            self._pending_val = None
         steps, parts, lrs = trainer.take_scalar_rows()
         tree["scalars"] = parts
         host = to_host(tree)
@@ -584,8 +583,8 @@ class TrainingSession:
         v0 = time.perf_counter()
         with preserved_state(self.trainer.model, self.trainer.device):
             with AliveUnits(self.trainer.model, self.relu_layers) as alive:  # dead ReLUs judged on every input
-                self._pending_val = (self.trainer.evaluate(self.val_x, self.val_y), self.trainer.step_count)
-            self._pending_dead = alive.dead_fractions()
+                result = self.trainer.evaluate(self.val_x, self.val_y)
+            self._pending_val = (result, self.trainer.step_count, alive.dead_fractions())
         seconds = time.perf_counter() - v0
         self._val_cost = seconds if self._val_cost == 0 else 0.8 * self._val_cost + 0.2 * seconds
         self._last_val_end = self.clock()
@@ -596,7 +595,7 @@ class TrainingSession:
         ``until``, default ``first_bad``): pause, roll back to the last good snapshot, replay to find the
         first non-finite layer and step, and post it on "error" (with "nonfinite")."""
         self.playing, self.pending_steps = False, 0
-        self._pending_val, self._pending_dead, self._dead_val = None, {}, {}  # of a state being rolled back
+        self._pending_val, self._dead_val = None, {}  # of a state being rolled back
         snap = self.snapshots.before(first_bad, self.settings.rollback_margin)
         if snap is None:  # nothing good to go back to (e.g. weights that were never finite)
             self.mailbox.put("train", frame)

@@ -398,7 +398,6 @@ class MainWindow(QMainWindow):
                 continue  # its paint is costly: it gets a tick of its own
             t0 = time.perf_counter()
             self._render_panel(panel, frame)
-            panel.settle()
             spent += (time.perf_counter() - t0) * 1000.0
             self._rendered_at[key] = now
             self._dirty.discard(key)
@@ -441,7 +440,7 @@ class MainWindow(QMainWindow):
             return
         try:
             panel.render(frame if frame is not None else self.history.latest)
-            panel.batch_paints()  # views it created while rendering too
+            panel.settle()  # its views paint once each, with the others' changed in this turn
         except Exception as exc:  # a panel bug must not take the window down
             self.statusBar().showMessage(f"{panel.title} could not draw this frame: {exc}", 8000)
 

@@ -60,34 +60,28 @@ class Panel(QWidget):
         self.render(self.history.latest)
 
     def settle(self) -> None:
-        """Apply the view-range changes a render left pending (pyqtgraph applies them lazily,
-        inside the paint, which then asks for another paint), so each view paints once. Until
-        nothing is pending: a view's new range moves the views linked to it, and moved items
-        can ask for a new auto range."""
+        """After a render: let the window paint all of this panel's views once each, in one pass.
+
+        Two things stand in the way. pyqtgraph applies view-range changes lazily, inside the paint,
+        which then asks for another paint: they are applied here, until nothing is pending (a
+        view's new range moves the views linked to it, and moved items can ask for a new auto
+        range). And a QGraphicsScene that nobody listens to dispatches the window's paint as soon
+        as it has processed its own changes, so N changed views cost N paint passes of the whole
+        window: with a listener on ``changed`` it posts its update like any widget does."""
         import pyqtgraph as pg
 
         views = [v for v in self.findChildren(pg.GraphicsView) if v.isVisible()]
+        for view in views:
+            scene = view.scene()
+            if not scene.property("batched"):
+                scene.changed.connect(_ignore)
+                scene.setProperty("batched", True)
         boxes = [b for v in views for b in v.scene().items() if isinstance(b, pg.ViewBox)]
         for _ in range(6):
             for view in views:
                 view.scene().prepareForPaint()
             if not any(getattr(b, "_autoRangeNeedsUpdate", False) or getattr(b, "_matrixNeedsUpdate", False) for b in boxes):
                 break
-
-    def batch_paints(self) -> None:
-        """Let the window paint all of this panel's pyqtgraph views in one pass.
-
-        A QGraphicsScene that nobody listens to dispatches the window's paint as soon as it has
-        processed its own changes, so N changed views cost N paint passes of the whole window,
-        one after the other. With a listener on its ``changed`` signal it posts its update like
-        any widget, and every change made in one turn is painted together."""
-        import pyqtgraph as pg
-
-        for view in self.findChildren(pg.GraphicsView):
-            scene = view.scene()
-            if scene is not None and not scene.property("batched"):
-                scene.changed.connect(_ignore)
-                scene.setProperty("batched", True)
 
     # -- helpers -------------------------------------------------------------------
     def hookless(self) -> bool:
@@ -108,7 +102,7 @@ class Panel(QWidget):
 
 
 def _ignore(*_: object) -> None:
-    """A listener that does nothing (see ``Panel.batch_paints``)."""
+    """A listener that does nothing (see ``Panel.settle``)."""
 
 
 class AnalysisPanel(Panel):
