@@ -76,7 +76,9 @@ def test_occlusion_lights_up_only_the_pixels_the_model_reads():
     # window 1 covers all channels of one pixel: f(x) - f(x without pixel p) = sum_c w_c,p x_c,p, shared by its channels
     per_pixel = (x * w[0].reshape(SHAPE)).sum(1, keepdim=True).expand_as(x)
     np.testing.assert_allclose(a.values, per_pixel.numpy(), rtol=1e-4, atol=1e-6)
-    lit = np.abs(a.values).sum((0, 1)) > 0
+    # f(x) - f(x') of a float32 sum leaves rounding noise (~1e-7 of the scores) on unread pixels
+    score = np.abs(a.values).sum((0, 1))
+    lit = score > 1e-5 * score.max()
     assert np.array_equal(lit, read.any(0).numpy())
 
 
