@@ -42,6 +42,18 @@ _positive_int = _int_at_least(1)
 _non_negative_int = _int_at_least(0)
 
 
+def _thread_count(text: str) -> int:
+    """An argparse type: CPU threads, 1 to the machine's core count (more only slows torch
+    down, and tens of thousands crash its thread pool)."""
+    import os
+
+    value = _positive_int(text)
+    cores = os.cpu_count() or 1
+    if value > cores:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {cores} (this machine's cores), got {value}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -92,7 +104,7 @@ def _train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weight-decay", type=float, default=0.0)
     p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
-    p.add_argument("--threads", type=_positive_int, default=None,
+    p.add_argument("--threads", type=_thread_count, default=None,
                    help="CPU threads for torch (default: all cores but one; small models are fastest on one)")
     p.add_argument("--model-option", "-M", type=_option, action="append", default=[], metavar="KEY=VALUE",
                    help="model option, e.g. -M depth=10 -M activation=sigmoid (repeatable)")

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from tests.unit.helpers import TinyCNN, TinyMLP, image_dataset, plane_dataset
 from visualizer.capture.layers import discover_layers, hook_count
@@ -433,3 +434,18 @@ def test_a_capture_leaves_no_reference_cycles():
             gc.set_debug(0)
             gc.garbage.clear()
         assert kinds == []
+
+
+def test_an_output_followed_by_an_in_place_relu_is_kept_as_the_layer_computed_it():
+    from visualizer.capture.probes import record_outputs
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(4 * 6 * 6, 2))
+    x = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():
+        conv = model[0](x).clone()
+    _, outs = record_outputs(model, x, ["0", "1"])
+    assert conv.min() < 0
+    torch.testing.assert_close(outs["0"], conv)  # not the ReLU's overwrite of it
+    torch.testing.assert_close(outs["1"], conv.clamp(min=0))
+    assert model[1].inplace is True  # the flag is restored

@@ -94,6 +94,35 @@ def test_state_dict_needs_its_architecture_and_lists_mismatched_keys(tmp_path, x
     assert "\n" not in message
 
 
+@pytest.mark.parametrize("answers, message", [
+    ({"class_names": 5}, "class_names must be a list of names, got 5"),
+    ({"normalisation": "x"}, "normalisation must be"),
+    ({"normalisation": {"mean": "abc", "std": [1]}}, "normalisation mean must be numbers"),
+    ({"normalisation": {"mean": [0.5], "std": [0]}}, "normalisation std must be positive numbers"),
+])
+def test_a_description_of_the_wrong_shape_is_one_line_naming_the_file(tmp_path, answers, message):
+    from visualizer.engine.checkpoint import save_checkpoint
+
+    model = _small_cnn()
+    path = save_checkpoint(tmp_path / "m.safetensors", model, {"model": model.spec, "data": {"name": "digits"}})
+    write_sidecar(path, answers)
+    with pytest.raises(LoadError) as err:
+        load_model(path)
+    assert message in str(err.value) and "m.safetensors" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_checkpoint_whose_description_does_not_fit_its_weights_lists_the_shapes(tmp_path):
+    from visualizer.engine.checkpoint import save_checkpoint
+
+    model = _small_cnn()
+    for change, message in ((dict(num_classes=3), "wrong shapes: head.weight (10, 16) vs (3, 16)"),
+                            (dict(options=[4, 8]), "its options are not a mapping")):
+        path = save_checkpoint(tmp_path / "m.safetensors", model, {"model": {**model.spec, **change}})
+        with pytest.raises(LoadError) as err:
+            load_model(path)
+        assert message in str(err.value) and "\n" not in str(err.value)
+
+
 def test_bare_safetensors_with_saved_answers(tmp_path, x):
     from safetensors.torch import save_file
 

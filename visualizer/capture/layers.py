@@ -1,6 +1,9 @@
 """Which modules of a model are worth watching, in the order the forward pass runs them."""
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 
@@ -8,6 +11,21 @@ from visualizer.stream.frames import LayerInfo
 
 # Leaves whose output is a copy or reshaping of their input: nothing new to see.
 SKIPPED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity, nn.Flatten, nn.Unflatten)
+
+
+@contextlib.contextmanager
+def out_of_place(model: nn.Module) -> Iterator[None]:
+    """Modules that work in place (``nn.ReLU(inplace=True)``, in-place dropout, ...) compute
+    out of place for the duration, so an output kept by a hook is not overwritten by the next
+    layer; the same values, one extra tensor per such layer. The flags are restored after."""
+    switched = [m for m in model.modules() if getattr(m, "inplace", False) is True]
+    for m in switched:
+        m.inplace = False
+    try:
+        yield
+    finally:
+        for m in switched:
+            m.inplace = True
 
 
 def first_tensor(value: object) -> torch.Tensor | None:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from visualizer.capture.layers import first_tensor
+from visualizer.capture.layers import first_tensor, out_of_place
 from visualizer.engine.trainer import token_loss
 
 
@@ -42,6 +42,8 @@ def record_outputs(
     """Run ``model(x)`` once and return (output, {layer: its output tensor}).
 
     The caller picks the mode and grad state; hooks are removed even if the forward raises.
+    In-place modules run out of place meanwhile (:func:`out_of_place`), so a kept output is
+    the layer's own, not the next in-place layer's.
     """
     modules = dict(model.named_modules())
     missing = [n for n in layers if n not in modules]
@@ -58,7 +60,7 @@ def record_outputs(
 
     handles = [modules[n].register_forward_hook(make_hook(n)) for n in layers]
     try:
-        with torch.set_grad_enabled(grad):
+        with torch.set_grad_enabled(grad), out_of_place(model):
             out = model(**x) if isinstance(x, dict) else model(x)  # a dict: keyword inputs (token ids, mask)
     finally:
         for h in handles:

@@ -77,17 +77,30 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, 
 
     state, desc = read_checkpoint(path)
     spec = desc["model"]
+    options = spec.get("options", {})
+    if not isinstance(options, dict):
+        raise CheckpointError(f"cannot rebuild the model described in {Path(path).name}: its options are "
+                              f"not a mapping of names to values")
     try:
-        model = build_model(spec["arch"], tuple(spec["input_shape"]), int(spec["num_classes"]), **spec.get("options", {}))
+        model = build_model(spec["arch"], tuple(spec["input_shape"]), int(spec["num_classes"]), **options)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"cannot rebuild the model described in {Path(path).name}: {exc}") from exc
-    try:
-        result = model.load_state_dict(state, strict=False)
-    except RuntimeError as exc:
-        raise CheckpointError(f"weights in {Path(path).name} do not fit the described model: {exc}") from exc
-    bad = [f"missing: {', '.join(result.missing_keys)}"] if result.missing_keys else []
-    bad += [f"unexpected: {', '.join(result.unexpected_keys)}"] if result.unexpected_keys else []
+    bad = state_problems(model, state)
     if bad:
         raise CheckpointError(f"weights in {Path(path).name} do not fit the described model ({'; '.join(bad)})")
+    model.load_state_dict(state)
     model.eval()
     return model, desc
+
+
+def state_problems(model: nn.Module, state: dict[str, torch.Tensor]) -> list[str]:
+    """What keeps ``state`` from loading into ``model`` strictly, one phrase per kind
+    (missing keys, unexpected keys, wrong shapes: "head.weight (10, 128) vs (3, 128)")."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
+             if k in state and tuple(state[k].shape) != tuple(v.shape)]
+    return ([f"missing keys: {', '.join(missing)}"] if missing else []) + \
+           ([f"unexpected keys: {', '.join(unexpected)}"] if unexpected else []) + \
+           ([f"wrong shapes: {', '.join(wrong)}"] if wrong else [])

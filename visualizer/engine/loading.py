@@ -167,7 +167,10 @@ def load_model(path: str | os.PathLike[str], trust: bool = False, **answers: Any
     except (RuntimeError, ValueError, KeyError, TypeError, EOFError, OSError, AttributeError, IndexError,
             zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise LoadError(f"cannot open {path.name} as {_KIND_WORDS[kind]}: {_first_line(exc)}") from None
-    _apply_answers(loaded, extra)
+    try:
+        _apply_answers(loaded, extra)
+    except LoadError as exc:
+        raise LoadError(f"the description of {path.name} (its {sidecar_path(path).name} or its own) is wrong: {exc}") from None
     loaded.module.eval()
     return loaded
 
@@ -193,17 +196,48 @@ def _apply_answers(loaded: LoadedModel, extra: dict[str, Any]) -> None:
             raise LoadError(f"input shape must be a list of whole numbers, got {shape!r}") from None
     names = extra.get("class_names") or data.get("class_names")
     if names is not None:
+        if not isinstance(names, (list, tuple)) or not all(isinstance(n, (str, int, float)) for n in names):
+            raise LoadError(f"class_names must be a list of names, got {_short(names)}")
         loaded.class_names = [str(n) for n in names]
     if extra.get("normalisation"):
-        loaded.normalisation = dict(extra["normalisation"])
+        loaded.normalisation = _normalisation(extra["normalisation"])
     if extra.get("data") and not desc.get("data"):
         desc["data"] = {"name": extra["data"]} if isinstance(extra["data"], str) else extra["data"]
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _numbers(value: Any) -> list[float] | None:
+    """A number or a list of numbers as a list of floats; None if it is neither."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if not items or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+        return None
+    return [float(v) for v in items]
+
+
+def _normalisation(value: Any) -> dict[str, list[float]]:
+    """``{"mean": [...], "std": [...]}`` checked: numbers (one, or one per channel), std > 0."""
+    if not isinstance(value, dict) or not set(value) <= {"mean", "std"}:
+        raise LoadError(f'normalisation must be {{"mean": [...], "std": [...]}}, got {_short(value)}')
+    out = {}
+    for key, default in (("mean", [0.0]), ("std", [1.0])):
+        numbers = _numbers(value.get(key, default))
+        if numbers is None or (key == "std" and min(numbers) <= 0):
+            raise LoadError(f"normalisation {key} must be {'positive ' if key == 'std' else ''}numbers "
+                            f"(one, or one per channel), got {_short(value.get(key))}")
+        out[key] = numbers
+    return out
 
 
 def _spec_from(extra: dict[str, Any]) -> dict[str, Any]:
     """Architecture, input shape, classes and options from the answers (a dataset name gives the
     input shape and classes)."""
     spec = {k: extra.get(k) for k in ("arch", "input_shape", "num_classes", "options")}
+    if spec["options"] is not None and not isinstance(spec["options"], dict):
+        raise LoadError(f'options must be a mapping of model options ({{"depth": 4, ...}}), got {_short(spec["options"])}')
     data = extra.get("data")
     if isinstance(data, str) and (spec["input_shape"] is None or spec["num_classes"] is None):
         from visualizer.engine.data import make_dataset
@@ -216,6 +250,7 @@ def _spec_from(extra: dict[str, Any]) -> dict[str, Any]:
 
 def _build_builtin(path: Path, state: dict[str, torch.Tensor], spec: dict[str, Any]) -> nn.Module:
     """Build a built-in architecture from ``spec`` and load ``state`` strictly (mismatches listed)."""
+    from visualizer.engine.checkpoint import state_problems
     from visualizer.engine.models import MODELS, build_model
 
     arch = spec.get("arch")
@@ -229,14 +264,7 @@ def _build_builtin(path: Path, state: dict[str, torch.Tensor], spec: dict[str, A
         model = build_model(arch, tuple(spec["input_shape"]), int(num_classes), **(spec.get("options") or {}))
     except (ValueError, TypeError) as exc:
         raise LoadError(f"cannot build {arch!r} for {path.name}: {exc}") from None
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in expected.items()
-             if k in state and tuple(state[k].shape) != tuple(v.shape)]
-    problems = ([f"missing keys: {', '.join(missing)}"] if missing else []) + \
-               ([f"unexpected keys: {', '.join(unexpected)}"] if unexpected else []) + \
-               ([f"wrong shapes: {', '.join(wrong)}"] if wrong else [])
+    problems = state_problems(model, state)
     if problems:
         raise LoadError(f"the weights in {path.name} do not fit the {arch} model ({'; '.join(problems)})")
     model.load_state_dict(state)
