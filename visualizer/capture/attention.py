@@ -37,11 +37,19 @@ def attention_modules(model: nn.Module) -> list[str]:
     """Names of the attention layers in ``model`` that :func:`capture_attention` can read."""
     names = []
     for n, m in model.named_modules():
-        if isinstance(m, (SelfAttention, nn.MultiheadAttention)):
+        if (isinstance(m, SelfAttention) or _is_mha(m)):
             names.append(n)
         elif callable(getattr(m, "attention_layer_names", None)):
             names.extend(_joined(n, a) for a in m.attention_layer_names())
     return names
+
+
+def _is_mha(m: nn.Module) -> bool:
+    """A live ``nn.MultiheadAttention`` (an exported program's stand-in for one computes its
+    attention inside the graph and cannot be asked for its weights)."""
+    from visualizer.engine.exported import Tap
+
+    return isinstance(m, nn.MultiheadAttention) and not isinstance(m, Tap)
 
 
 def recurrent_modules(model: nn.Module) -> list[str]:
@@ -56,7 +64,7 @@ def record_attention(model: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tens
     """
     modules = dict(model.named_modules())
     ours = [n for n, m in modules.items() if isinstance(m, SelfAttention)]
-    theirs = [n for n, m in modules.items() if isinstance(m, nn.MultiheadAttention)]
+    theirs = [n for n, m in modules.items() if _is_mha(m)]
     reporters = _reporters(model)
     weights: dict[str, torch.Tensor] = {}
     handles = []

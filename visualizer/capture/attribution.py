@@ -147,15 +147,17 @@ class Attribution:
 
 # --------------------------------------------------------------------------- model helpers
 class _AtPosition(nn.Module):
-    """A model whose output is (N, T, K), seen through one output position: (N, K)."""
+    """A model seen through its class scores: the first tensor of its output (a tuple's or
+    a dict's), and for (N, T, K) outputs one output position: (N, K)."""
 
-    def __init__(self, model: nn.Module, position: int) -> None:
+    def __init__(self, model: nn.Module, position: int | None) -> None:
         super().__init__()
         self.model = model
         self.position = position
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _logits(self.model(x))[:, self.position]
+        out = _logits(self.model(x))
+        return out if self.position is None else out[:, self.position]
 
 
 class _RoundedTokens(nn.Module):
@@ -321,16 +323,21 @@ def _prepare(model: nn.Module, inputs: Any, methods: Sequence[str], target: Any,
             raise ValueError(f"{', '.join(METHODS[m] for m in bad)} cannot explain token inputs; "
                              f"use one of {', '.join(METHODS[m] for m in TOKEN_METHODS)}")
     else:
-        x = x.float().to(device)
+        dtype = next((p.dtype for p in copy.parameters() if p.is_floating_point()), torch.float32)
+        x = x.to(device, dtype)
         if not torch.isfinite(x).all():
             raise ValueError("the inputs contain NaN or infinite values")
     with torch.no_grad():
         try:
-            out = _logits(copy(x))
+            raw = copy(x)
+            out, plain = _logits(raw), isinstance(raw, torch.Tensor)
         except Exception as exc:
             raise ValueError(f"the model cannot run on inputs of shape {tuple(x.shape)}: {exc}") from None
+    if out.dim() < 1 or out.shape[0] != x.shape[0]:
+        raise ValueError(f"attribution needs the batch on the first dimension of the model's output: {x.shape[0]} "
+                         f"inputs gave an output of shape {tuple(out.shape)} (a sequence-first model?)")
     position = None
-    forward: nn.Module = copy
+    forward: nn.Module = copy if plain else _AtPosition(copy, None).eval()  # Captum needs a tensor out
     if out.dim() == 3:  # per-position outputs (N, T, K)
         if not -out.shape[1] <= s.position < out.shape[1]:
             raise ValueError(f"output position {s.position} is outside the model's {out.shape[1]} positions")

@@ -39,6 +39,26 @@ def _device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
+def _float_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype of the model's floating-point weights (float32 when it has none)."""
+    for p in module.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def _takes_token_ids(module: nn.Module) -> bool:
+    """Whether integer inputs are token ids rather than pixel values: the model has an
+    nn.Embedding, an exported program's graph looks up embeddings, or it is TorchScript (whose
+    inside cannot be read: its inputs are passed on as given)."""
+    from visualizer.engine.loading import ScriptedModel
+
+    if isinstance(module, ScriptedModel) or any(isinstance(m, nn.Embedding) for m in module.modules()):
+        return True
+    graph = getattr(module, "graph", None)
+    return graph is not None and any("embedding" in str(getattr(n, "target", "")) for n in graph.nodes)
+
+
 def prepare_inputs(model: Any, inputs: Any) -> torch.Tensor:
     """Tensors, numpy arrays, token ids (or a tokenizer's dict) or text as a batch of model inputs.
 
@@ -55,8 +75,10 @@ def prepare_inputs(model: Any, inputs: Any) -> torch.Tensor:
             raise ValueError(f"token inputs need 'input_ids'; got {', '.join(map(str, inputs)) or 'an empty dict'}")
         inputs = inputs["input_ids"]
     x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
+    if not x.is_floating_point() and not _takes_token_ids(module):
+        x = x.float()  # whole numbers for a model without an embedding: pixel values, say
     if x.is_floating_point():
-        x = x.float()
+        x = x.to(_float_dtype(module))
     if shape is not None:
         shape = tuple(shape)
         if tuple(x.shape) == shape:

@@ -77,7 +77,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, 
 
     state, desc = read_checkpoint(path)
     spec = desc["model"]
-    options = spec.get("options", {})
+    options = spec.get("options", {}) if isinstance(spec, dict) else {}
     if not isinstance(options, dict):
         raise CheckpointError(f"cannot rebuild the model described in {Path(path).name}: its options are "
                               f"not a mapping of names to values")

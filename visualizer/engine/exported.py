@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.fx
 from torch import nn
+from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 
 class Tap(nn.Module):
@@ -180,16 +181,25 @@ class ExportedModel(nn.Module):
             if n < batch:  # pad with copies of the last sample; eval-mode outputs are per sample
                 chunk = torch.cat([chunk, chunk[-1:].expand(batch - n, *chunk.shape[1:])])
             run = _TappingInterpreter(self, tap=False)
-            outs.append(run.run(chunk)[:n])
+            outs.append(tree_map(lambda v: v[:n] if isinstance(v, torch.Tensor) else v, run.run(chunk)))
             for tap, pair in run.tapped.items():
                 seen.setdefault(tap, []).append(tuple(v[:n] for v in pair))
         for tap, pairs in seen.items():  # each tap sees the whole batch once, in forward order
             tap(torch.cat([p[0] for p in pairs]), torch.cat([p[1] for p in pairs]))
-        return torch.cat(outs)
+        return _cat_outputs(outs)
 
     def _apply(self, fn: Any, recurse: bool = True) -> ExportedModel:  # .to(device) reaches the graph's constants
         self.graph_module._apply(fn)
         return super()._apply(fn)
+
+
+def _cat_outputs(outs: list[Any]) -> Any:
+    """The chunks' outputs (tensors, or tuples and dicts of them) joined along the batch."""
+    leaves, spec = tree_flatten(outs[0])
+    parts = [tree_flatten(o)[0] for o in outs]
+    joined = [torch.cat([p[i] for p in parts]) if isinstance(leaf, torch.Tensor) else leaf
+              for i, leaf in enumerate(leaves)]
+    return tree_unflatten(joined, spec)
 
 
 def _input_shapes(graph_module: Any) -> list[tuple[Any, ...]]:
