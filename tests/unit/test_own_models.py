@@ -107,3 +107,23 @@ def test_an_exported_transformer_layer_gives_its_activations_without_asking_for_
     arrays = visualizer.internals(visualizer.load_model(path), x)
     np.testing.assert_allclose(arrays["output"], model(x).detach().numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(arrays["activations/emb"], model.emb(x).detach().numpy(), rtol=1e-6)
+
+
+def test_grad_cam_on_a_conv3d_equals_its_formula():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv3d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 4 * 5 * 5, 3)).eval()
+    x = torch.randn(1, 1, 4, 5, 5)
+    a = attribute(model, x, "grad_cam", target=2)  # the last conv is found: "0"
+    act = model[0](x).detach().requires_grad_(True)
+    score = model[3](model[2](model[1](act)))[0, 2]
+    (grad,) = torch.autograd.grad(score, act)
+    cam = torch.relu((grad.mean((2, 3, 4), keepdim=True) * act).sum(1, keepdim=True))  # same size as the input
+    np.testing.assert_allclose(a.values, cam.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_grad_cam_on_an_exported_program_of_a_fixed_batch_says_how_to_export_it(tmp_path):
+    model = nn.Sequential(nn.Conv1d(2, 3, 5), nn.ReLU(), nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(3, 2)).eval()
+    x = torch.randn(3, 2, 20)
+    torch.export.save(torch.export.export(model, (x,)), str(tmp_path / "c1.pt2"))
+    with pytest.raises(ValueError, match="exported for batches of 3"):
+        attribute(visualizer.load_model(tmp_path / "c1.pt2").module, x, "grad_cam")

@@ -196,8 +196,8 @@ def first_embedding(model: nn.Module) -> tuple[str, nn.Embedding] | None:
 
 
 def last_conv(model: nn.Module) -> str | None:
-    """The name of the last Conv1d/Conv2d module, or None."""
-    names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+    """The name of the last Conv1d/Conv2d/Conv3d module, or None."""
+    names = [n for n, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))]
     return names[-1] if names else None
 
 
@@ -527,10 +527,20 @@ def _grad_cam(req: _Request, x: torch.Tensor, target: int) -> torch.Tensor:
     from captum.attr import LayerAttribution, LayerGradCam
 
     module = dict(req.model.named_modules())[req.layer]
-    cam = LayerGradCam(req.forward, module).attribute(x, target=target, relu_attributions=True)
-    if cam.dim() not in (3, 4) or x.dim() != cam.dim():
+    try:
+        cam = LayerGradCam(req.forward, module).attribute(x, target=target, relu_attributions=True)
+    except RuntimeError as exc:
+        if "not have been used in the graph" not in str(exc):
+            raise
+        shapes = getattr(req.model, "input_shapes", None)  # an exported program with a fixed batch size
+        batch = shapes[0][0] if shapes and shapes[0] and isinstance(shapes[0][0], int) else None
+        if batch is None or batch == x.shape[0]:
+            raise ValueError(f"Layer Grad-CAM: the output does not depend on {req.layer} through the gradient") from None
+        raise ValueError(f"Layer Grad-CAM explains one input at a time, and this exported program was exported for "
+                         f"batches of {batch}: export it for batch 1 or with a dynamic batch (torch.export.Dim)") from None
+    if cam.dim() not in (3, 4, 5) or x.dim() != cam.dim():
         raise ValueError(f"Grad-CAM needs a layer with maps like the input's; {req.layer} gives {tuple(cam.shape)}")
-    mode = "bilinear" if cam.dim() == 4 else "linear"
+    mode = {3: "linear", 4: "bilinear", 5: "trilinear"}[cam.dim()]
     up = LayerAttribution.interpolate(cam, tuple(x.shape[2:]), mode)
     return up.expand(-1, x.shape[1], *x.shape[2:]) / x.shape[1]  # split over channels: the channel sum is the map
 
