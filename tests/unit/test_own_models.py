@@ -127,3 +127,24 @@ def test_grad_cam_on_an_exported_program_of_a_fixed_batch_says_how_to_export_it(
     torch.export.save(torch.export.export(model, (x,)), str(tmp_path / "c1.pt2"))
     with pytest.raises(ValueError, match="exported for batches of 3"):
         attribute(visualizer.load_model(tmp_path / "c1.pt2").module, x, "grad_cam")
+
+
+def test_a_program_exported_in_train_mode_is_inspected_in_eval_mode(tmp_path):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Dropout(0.5), nn.Flatten(),
+                          nn.Linear(4 * 6 * 6, 3))
+    model(torch.rand(8, 3, 8, 8))  # running statistics that are not the defaults
+    model.train()
+    torch.export.save(torch.export.export(model, (torch.rand(4, 3, 8, 8),)), str(tmp_path / "bn.pt2"))
+    loaded = visualizer.load_model(tmp_path / "bn.pt2")
+    assert loaded.module.exported_in_training
+    stats = {k: v.clone() for k, v in loaded.module.named_buffers()}
+    x = torch.rand(4, 3, 8, 8)
+    arrays = visualizer.internals(loaded, x)
+    for k, v in loaded.module.named_buffers():
+        assert torch.equal(v, stats[k]), k  # running statistics untouched
+    np.testing.assert_allclose(arrays["output"], model.eval()(x).detach().numpy(), rtol=1e-4, atol=1e-5)
+    loaded.module.train()  # fine-tuning: batch statistics again, as exported
+    before = dict(loaded.module.named_buffers())["1.running_mean"].clone()
+    loaded.module(x)
+    assert not torch.equal(dict(loaded.module.named_buffers())["1.running_mean"], before)

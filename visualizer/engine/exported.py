@@ -161,6 +161,28 @@ class ExportedModel(nn.Module):
                 _copy_geometry(taps[where[0]], node)
 
         self.input_shapes = _input_shapes(graph_module)
+        # operations that behave differently in training (batch norm, dropout): node name -> (the index of their
+        # training flag, its exported value). A program exported in train mode still runs them in eval mode when
+        # this module is in eval mode, so inspecting it neither updates running statistics nor drops units.
+        # The batch counter's increment (num_batches_tracked += 1) adds 0 in eval mode.
+        self._mode_flags: dict[str, tuple[int, Any, Any]] = {}  # node -> (argument, exported value, eval value)
+        for n in graph_module.graph.nodes:
+            op = str(n.target).split(".")[1] if n.op == "call_function" and "." in str(n.target) else ""
+            i = _MODE_FLAG.get(op, -1)
+            if 0 <= i < len(n.args) and isinstance(n.args[i], bool):
+                self._mode_flags[n.name] = (i, n.args[i], False)
+            elif op == "add_" and len(n.args) == 2 and str(getattr(n.args[0], "target", "")).endswith("num_batches_tracked"):
+                self._mode_flags[n.name] = (1, n.args[1], 0)
+        self.exported_in_training = any(v is True for _, v, _ in self._mode_flags.values())
+
+    def train(self, mode: bool = True) -> ExportedModel:
+        super().train(mode)
+        nodes = {n.name: n for n in self.graph_module.graph.nodes} if self._mode_flags else {}
+        for name, (i, exported, in_eval) in self._mode_flags.items():
+            args = list(nodes[name].args)
+            args[i] = exported if mode else in_eval
+            nodes[name].args = tuple(args)
+        return self
 
     def forward(self, *args: Any) -> Any:
         """Run the graph; a program exported for a fixed batch size runs in chunks of that size."""
@@ -191,6 +213,11 @@ class ExportedModel(nn.Module):
     def _apply(self, fn: Any, recurse: bool = True) -> ExportedModel:  # .to(device) reaches the graph's constants
         self.graph_module._apply(fn)
         return super()._apply(fn)
+
+
+# aten operations with a training flag, and its position among their arguments
+_MODE_FLAG = {"batch_norm": 5, "_native_batch_norm_legit_functional": 5, "native_batch_norm": 5,
+              "dropout": 2, "feature_dropout": 2, "alpha_dropout": 2, "feature_alpha_dropout": 2}
 
 
 def _cat_outputs(outs: list[Any]) -> Any:
