@@ -148,3 +148,32 @@ def test_a_program_exported_in_train_mode_is_inspected_in_eval_mode(tmp_path):
     before = dict(loaded.module.named_buffers())["1.running_mean"].clone()
     loaded.module(x)
     assert not torch.equal(dict(loaded.module.named_buffers())["1.running_mean"], before)
+
+
+def test_a_model_returning_a_dict_trains_on_its_first_tensor():
+    from tests.unit.helpers import plane_dataset
+    from visualizer.engine.trainer import TrainConfig, Trainer
+
+    class Scores(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 2)
+
+        def forward(self, x):
+            return {"logits": self.fc(x), "features": x}
+
+    torch.manual_seed(0)
+    data = plane_dataset()
+    trainer = Trainer(Scores(), data, TrainConfig(batch_size=16, seed=0), device="cpu")
+    idx = trainer._perm[:16]  # the first batch
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(trainer.model.fc(trainer.x_train[idx]), trainer.y_train[idx])
+    torch.testing.assert_close(trainer.step(), expected)
+    val_loss, val_acc = trainer.evaluate()
+    assert torch.isfinite(val_loss) and 0 <= float(val_acc) <= 1
+
+
+def test_several_input_tensors_are_refused_in_one_line():
+    with pytest.raises(ValueError, match="one input tensor") as err:
+        visualizer.internals(nn.Linear(3, 2), (torch.randn(2, 3), torch.randn(2, 3)))
+    assert "\n" not in str(err.value)

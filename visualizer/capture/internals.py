@@ -74,6 +74,9 @@ def prepare_inputs(model: Any, inputs: Any) -> torch.Tensor:
         if "input_ids" not in inputs:
             raise ValueError(f"token inputs need 'input_ids'; got {', '.join(map(str, inputs)) or 'an empty dict'}")
         inputs = inputs["input_ids"]
+    if isinstance(inputs, (list, tuple)) and len(inputs) > 1 and any(isinstance(v, (torch.Tensor, np.ndarray)) for v in inputs):
+        raise ValueError(f"models are looked at through one input tensor (a batch); {len(inputs)} were given: "
+                         "wrap a model with several inputs in a module that takes one")
     x = torch.as_tensor(np.asarray(inputs) if not isinstance(inputs, torch.Tensor) else inputs)
     if not x.is_floating_point() and not _takes_token_ids(module):
         x = x.float()  # whole numbers for a model without an embedding: pixel values, say

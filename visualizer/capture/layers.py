@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from visualizer.engine.outputs import first_tensor  # noqa: F401  (re-exported: probes use it from here)
 from visualizer.stream.frames import LayerInfo
 
 # Leaves whose output is a copy or reshaping of their input: nothing new to see.
@@ -28,21 +29,6 @@ def out_of_place(model: nn.Module) -> Iterator[None]:
             m.inplace = True
 
 
-def first_tensor(value: object) -> torch.Tensor | None:
-    """The first tensor in a module output (tensors, tuples such as an LSTM's, dicts)."""
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, (tuple, list)):
-        for v in value:
-            t = first_tensor(v)
-            if t is not None:
-                return t
-    if isinstance(value, dict):
-        for v in value.values():
-            t = first_tensor(v)
-            if t is not None:
-                return t
-    return None
 
 
 def discover_layers(model: nn.Module, example: torch.Tensor | dict[str, torch.Tensor]) -> list[LayerInfo]:

@@ -339,7 +339,11 @@ def _load_torchscript(path: Path) -> LoadedModel:
 def _load_exported(path: Path) -> LoadedModel:
     from visualizer.engine.exported import ExportedModel
 
-    program = torch.export.load(str(path))
+    import warnings
+
+    with warnings.catch_warnings():  # torch's own deprecation notices about its pytree specs, not the person's file
+        warnings.simplefilter("ignore", FutureWarning)
+        program = torch.export.load(str(path))
     return LoadedModel(ExportedModel(program), "exported", path, {})
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from visualizer.engine.data.base import Dataset
 from visualizer.engine.devices import pick_device
+from visualizer.engine.outputs import first_tensor
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 # Evaluation chunks on the CPU hold at most this many input values (1 MiB of float32): a chunk
@@ -239,6 +240,8 @@ class Trainer:
         if not self.model.training:  # train() walks every module: only when needed
             self.model.train()
         logits = self.model(x)
+        if not isinstance(logits, torch.Tensor):  # a tuple or dict around the class scores (a person's own model)
+            logits = first_tensor(logits)
         loss = token_loss(logits, y) if self.per_token else F.cross_entropy(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -334,7 +337,7 @@ class Trainer:
             loss_sum = torch.zeros((), device=self.device)
             correct = torch.zeros((), device=self.device)
             for i in range(0, x.shape[0], batch):
-                logits = self.model(x[i : i + batch])
+                logits = first_tensor(self.model(x[i : i + batch]))
                 loss_sum += token_loss(logits, y[i : i + batch], reduction="sum")
                 correct += (logits.argmax(-1) == y[i : i + batch]).sum()
             n = max(1, y.numel())  # per-token tasks: loss and accuracy per token
