@@ -192,9 +192,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         trainer = build_trainer(spec)
     except (ValueError, TypeError) as exc:
         return _fail(f"visualizer train: error: {exc}")
-    if trainer.dataset.kind == "sequence" and (args.layer_probes or (args.baseline and trainer.per_token)):
-        flag = "--layer-probes" if args.layer_probes else "--baseline"
-        return _fail(f"visualizer train: error: {flag} is not available for sequence data ({args.data})")
+    if trainer.dataset.kind == "sequence" and args.baseline and trainer.per_token:
+        return _fail(f"visualizer train: error: --baseline is not available for per-token sequence data ({args.data})")
     session = TrainingSession(trainer)
     progress = _Progress(args.steps)
     losses: list[np.ndarray] = []

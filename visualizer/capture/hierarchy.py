@@ -164,18 +164,79 @@ def layer_features(model: nn.Module, x: torch.Tensor | np.ndarray, layers: Seque
     return run_job(layer_features_job(model, x, layers, max_features, batch_size, seed))
 
 
+def probe_positions(labels: np.ndarray | torch.Tensor, seed: int = 0) -> np.ndarray | None:
+    """For labels with one class per token (N, T): one position per sequence, drawn with a
+    seeded generator (the same at every call), so each row of a per-token analysis comes from
+    a different sequence (no sequence is on both sides of a probe's split). None for one label
+    per sample."""
+    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if y.ndim < 2:
+        return None
+    return np.random.default_rng(seed).integers(0, y.shape[1], size=y.shape[0])
+
+
+def row_labels(labels: np.ndarray | torch.Tensor, positions: np.ndarray | None) -> np.ndarray:
+    """The class of each analysis row: the sample's label, or the label at the row's position."""
+    y = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if positions is None:
+        return _as_labels(y)
+    return y[np.arange(len(positions)), positions].astype(np.int64)
+
+
+def token_features(ids: torch.Tensor, vocab: int, positions: torch.Tensor | None, max_features: int,
+                   seed: int) -> torch.Tensor:
+    """Token ids (N, T) as features: the one-hot token at each row's position (N, vocab), or,
+    with one label per sequence, every position's one-hot token side by side (N, T * vocab,
+    projected like any wide layer): the raw input, as pixels are for images."""
+    onehot = F.one_hot(ids.long().clamp(0, vocab - 1), vocab).float()
+    if positions is not None:
+        return onehot[torch.arange(len(ids), device=ids.device), positions]
+    return pool_features(onehot.reshape(len(ids), -1), max_features, seed)
+
+
+def sequence_features(a: torch.Tensor, positions: torch.Tensor | None, max_features: int, seed: int) -> torch.Tensor:
+    """A layer's output on token sequences as row features. Per-position outputs (N, T, D):
+    the vector at each row's position (per-token labels), or the mean over positions beside the
+    last position (one label per sequence: what a pooling model and a recurrent one read).
+    Anything else: :func:`pool_features`."""
+    a = a.detach().float()
+    if a.dim() == 3 and positions is not None and len(positions) == a.shape[0] and a.shape[1] > int(positions.max()):
+        a = a[torch.arange(a.shape[0], device=a.device), positions]
+    elif a.dim() == 3:
+        a = torch.cat([a.mean(1), a[:, -1]], 1)
+    return pool_features(a, max_features, seed)
+
+
 def _features(model: nn.Module, x: torch.Tensor, layers: list[str], max_features: int, batch_size: int, seed: int,
-              offset: int = 0, total: int | None = None) -> Job[dict[str, np.ndarray]]:
+              offset: int = 0, total: int | None = None,
+              positions: np.ndarray | None = None) -> Job[dict[str, np.ndarray]]:
+    """Rows of features per layer: one per sample, or for per-token labels one per (sample,
+    its ``positions`` entry). Token-id inputs go through :func:`token_features` and
+    :func:`sequence_features`; images and vectors through :func:`pool_features`."""
     chunks = _batches(len(x), batch_size)
     total = total or len(chunks)
+    tokens = not x.is_floating_point() and x.dim() == 2
+    vocab = int(x.max()) + 1 if tokens and len(x) else 0
+    where = torch.as_tensor(positions, dtype=torch.long, device=x.device) if positions is not None else None
     parts: dict[str, list[torch.Tensor]] = {name: [] for name in [INPUT, *layers]}
     with _eval(model), torch.no_grad():
         for i, sl in enumerate(chunks):
             xb = x[sl]
+            pb = where[sl] if where is not None else None
             outs = _record(model, xb, layers)
-            parts[INPUT].append(pool_features(xb, max_features, seed).cpu())
+            if tokens:
+                parts[INPUT].append(token_features(xb, vocab, pb, max_features, seed).cpu())
+            else:
+                parts[INPUT].append(pool_features(xb, max_features, seed).cpu())
             for name in layers:
-                parts[name].append(pool_features(outs[name], max_features, seed).cpu())
+                out = outs[name]
+                if out.dim() == 0 or out.shape[0] != len(xb):  # shared by every sample (a position table): no features
+                    f = torch.zeros(len(xb), 0)
+                elif tokens:
+                    f = sequence_features(out, pb, max_features, seed)
+                else:
+                    f = pool_features(out, max_features, seed)
+                parts[name].append(f.cpu())
             del outs
             yield Progress(offset + i + 1, total, f"features: {sl.stop}/{len(x)} samples")
     return {name: torch.cat(p).numpy() for name, p in parts.items()}
@@ -255,9 +316,10 @@ def layer_probes_job(
     batch, then one per layer; each progress update carries the accuracies so far."""
     model = snapshot(model)
     x = _as_input(x, _device(model))
-    labels = _as_labels(y)
+    positions = probe_positions(y, seed)
+    labels = row_labels(y, positions)
     names = _layer_names(model, x, layers)
-    return _probes(model, x, labels, names, folds, max_features, C, batch_size, seed)
+    return _probes(model, x, labels, names, folds, max_features, C, batch_size, seed, positions)
 
 
 def layer_probes(model: nn.Module, x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray,
@@ -268,13 +330,18 @@ def layer_probes(model: nn.Module, x: torch.Tensor | np.ndarray, y: torch.Tensor
 
 
 def _probes(model: nn.Module, x: torch.Tensor, labels: np.ndarray, layers: list[str], folds: int,
-            max_features: int, C: float, batch_size: int, seed: int) -> Job[dict[str, float]]:
+            max_features: int, C: float, batch_size: int, seed: int,
+            positions: np.ndarray | None = None) -> Job[dict[str, float]]:
     n_batches = len(_batches(len(x), batch_size))
     total = n_batches + len(layers) + 1
-    feats = yield from _features(model, x, layers, max_features, batch_size, seed, 0, total)
+    feats = yield from _features(model, x, layers, max_features, batch_size, seed, 0, total, positions)
+    keep = np.ones(len(labels), bool)
+    if positions is not None:  # per-token targets (a text's rare characters): classes a fold can hold
+        classes, counts = np.unique(labels, return_counts=True)
+        keep = np.isin(labels, classes[counts >= min(folds, max(2, int(counts.max())))])
     acc: dict[str, float] = {}
     for i, name in enumerate([INPUT, *layers]):
-        acc[name] = linear_probe_accuracy(feats[name], labels, folds=folds, C=C, seed=seed)
+        acc[name] = linear_probe_accuracy(feats[name][keep], labels[keep], folds=folds, C=C, seed=seed)
         yield Progress(n_batches + i + 1, total, f"probe {name}: {acc[name]:.3f}", dict(acc))
     return acc
 
@@ -286,6 +353,8 @@ class Projection:
 
     points: np.ndarray  # (N, 2) float32
     explained: np.ndarray  # (2,) share of the variance along each axis
+    labels: np.ndarray | None = None  # (N,) each point's class, when given (per-token: the label at its position)
+    positions: np.ndarray | None = None  # (N,) per-token data: the position each point is taken at
 
 
 def pca_2d(features: np.ndarray) -> Projection:
@@ -310,20 +379,27 @@ def pca_2d(features: np.ndarray) -> Projection:
 
 def layer_projections_job(model: nn.Module, x: torch.Tensor | np.ndarray, layers: Sequence[str] | None = None,
                           max_features: int = DEFAULT_MAX_FEATURES, batch_size: int = 256,
-                          seed: int = 0) -> Job[dict[str, Projection]]:
-    """Job: ``{"input": Projection, layer: Projection, ...}`` (PCA of the pooled features)."""
+                          seed: int = 0, y: torch.Tensor | np.ndarray | None = None) -> Job[dict[str, Projection]]:
+    """Job: ``{"input": Projection, layer: Projection, ...}`` (PCA of the pooled features).
+    With labels ``y`` each projection carries its points' classes; per-token labels (N, T)
+    make one point per sequence, at a seeded position (:func:`probe_positions`)."""
     model = snapshot(model)
     x = _as_input(x, _device(model))
     names = _layer_names(model, x, layers)
-    return _projections(model, x, names, max_features, batch_size, seed)
+    positions = probe_positions(y, seed) if y is not None else None
+    labels = row_labels(y, positions) if y is not None else None
+    return _projections(model, x, names, max_features, batch_size, seed, positions, labels)
 
 
 def _projections(model: nn.Module, x: torch.Tensor, layers: list[str], max_features: int, batch_size: int,
-                 seed: int) -> Job[dict[str, Projection]]:
+                 seed: int, positions: np.ndarray | None = None,
+                 labels: np.ndarray | None = None) -> Job[dict[str, Projection]]:
     n_batches = len(_batches(len(x), batch_size))
     total = n_batches + 1
-    feats = yield from _features(model, x, layers, max_features, batch_size, seed, 0, total)
+    feats = yield from _features(model, x, layers, max_features, batch_size, seed, 0, total, positions)
     out = {name: pca_2d(f) for name, f in feats.items()}
+    for p in out.values():
+        p.labels, p.positions = labels, positions
     yield Progress(total, total, "projections")
     return out
 
@@ -436,6 +512,8 @@ class TopExamples:
     boxes: np.ndarray  # (k, 4) (top, bottom, left, right) receptive field in input pixels, half-open
     crops: np.ndarray | None  # (k, crop, crop, C) float32 in [0, 1]; None for non-image inputs
     images: np.ndarray | None = None  # (k, H, W, C) float32 in [0, 1], the whole inputs; None for non-image inputs
+    tokens: np.ndarray | None = None  # (k, T) token sequences: each example's token ids
+    trace: np.ndarray | None = None  # (k, T) token sequences: the unit's value at every position (peak: positions[:, 1])
 
 
 def _unit_map(out: torch.Tensor, channel: int) -> torch.Tensor:
@@ -477,7 +555,8 @@ def _top_examples(model: nn.Module, x: torch.Tensor, layer: str, channel: int, k
                   crop_size: int) -> Job[TopExamples]:
     chunks = _batches(len(x), batch_size)
     total = len(chunks) + 1
-    scores, where = [], []
+    scores, where, traces = [], [], []
+    tokens = not x.is_floating_point() and x.dim() == 2
     with _eval(model), torch.no_grad():
         for i, sl in enumerate(chunks):
             m = _unit_map(_record(model, x[sl], [layer])[layer], channel).float()
@@ -486,6 +565,9 @@ def _top_examples(model: nn.Module, x: torch.Tensor, layer: str, channel: int, k
             scores.append(val.cpu())
             if m.dim() == 3:
                 where.append(torch.stack([pos // m.shape[2], pos % m.shape[2]], 1).cpu())
+            elif m.dim() == 2:  # a sequence: (0, the token position of the peak)
+                where.append(torch.stack([torch.zeros_like(pos), pos], 1).cpu())
+                traces.append(m.cpu())
             else:
                 where.append(torch.zeros((m.shape[0], 2), dtype=torch.long))
             yield Progress(i + 1, total, f"scanning: {sl.stop}/{len(x)} inputs")
@@ -494,6 +576,8 @@ def _top_examples(model: nn.Module, x: torch.Tensor, layer: str, channel: int, k
     k = min(k, len(score))
     values, idx = torch.topk(score, k)  # ties: the lower index first is not guaranteed; values are exact
     positions = positions[idx]
+    seq_tokens = x[idx.to(x.device)].cpu().numpy().astype(np.int64) if tokens else None
+    trace = torch.cat(traces)[idx].numpy().astype(np.float32) if traces and tokens else None
     boxes = np.zeros((k, 4), dtype=np.int64)
     crops = full = None
     if x.dim() == 4:
@@ -509,7 +593,7 @@ def _top_examples(model: nn.Module, x: torch.Tensor, layer: str, channel: int, k
             np.zeros((0, crop_size, crop_size, x.shape[1]), np.float32)
     yield Progress(total, total, "crops")
     return TopExamples(layer, channel, idx.numpy().astype(np.int64), values.numpy().astype(np.float32),
-                       positions.numpy().astype(np.int64), boxes, crops, full)
+                       positions.numpy().astype(np.int64), boxes, crops, full, seq_tokens, trace)
 
 
 # --------------------------------------------------------------------------- activation maximisation
@@ -726,7 +810,8 @@ def class_selectivity_job(model: nn.Module, x: torch.Tensor | np.ndarray, y: tor
     of work per batch."""
     model = snapshot(model)
     x = _as_input(x, _device(model))
-    return _selectivity(model, x, _as_labels(y), layer, batch_size)
+    y = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    return _selectivity(model, x, y.astype(np.int64) if y.ndim == 2 else _as_labels(y), layer, batch_size)
 
 
 def class_selectivity(model: nn.Module, x: torch.Tensor | np.ndarray, y: torch.Tensor | np.ndarray, layer: str,
@@ -736,19 +821,31 @@ def class_selectivity(model: nn.Module, x: torch.Tensor | np.ndarray, y: torch.T
 
 
 def _selectivity(model: nn.Module, x: torch.Tensor, labels: np.ndarray, layer: str, batch_size: int) -> Job[Selectivity]:
+    """Class means of every unit. Labels per token (N, T) count every (sample, position) of a
+    per-position output as one row, at its own label; labels per sample average over positions."""
     if len(labels) != len(x):
         raise ValueError(f"{len(x)} inputs but {len(labels)} labels")
+    per_token = labels.ndim == 2
     classes = np.unique(labels)
     chunks = _batches(len(x), batch_size)
     sums: torch.Tensor | None = None
-    onehot = torch.from_numpy((labels[:, None] == classes[None, :]).astype(np.float64))
+    counts: torch.Tensor | None = None
     with _eval(model), torch.no_grad():
         for i, sl in enumerate(chunks):
-            acts = unit_activations(_record(model, x[sl], [layer])[layer]).double().cpu()
-            part = onehot[sl].T @ acts  # (K, U)
-            sums = part if sums is None else sums + part
+            out = _record(model, x[sl], [layer])[layer]
+            rows = labels[sl]
+            if per_token and out.dim() == 3 and out.shape[1] == rows.shape[1]:
+                acts, rows = out.reshape(-1, out.shape[2]).double().cpu(), rows.reshape(-1)
+            else:
+                acts = unit_activations(out).double().cpu()
+                rows = rows if not per_token else rows[:, -1]  # a per-sequence output: the last position's class
+            onehot = torch.from_numpy((rows[:, None] == classes[None, :]).astype(np.float64))
+            part, seen = onehot.T @ acts, onehot.sum(0)  # (K, U), (K,)
+            sums, counts = (part, seen) if sums is None else (sums + part, counts + seen)
             yield Progress(i + 1, len(chunks), f"selectivity: {sl.stop}/{len(x)} inputs")
-    assert sums is not None
-    means = (sums / onehot.sum(0)[:, None]).numpy()
+    assert sums is not None and counts is not None
+    present = counts > 0
+    classes, sums, counts = classes[present.numpy()], sums[present], counts[present]
+    means = (sums / counts[:, None]).numpy()
     index, row = selectivity_index(means)
     return Selectivity(index, classes[row], means.astype(np.float32), classes)

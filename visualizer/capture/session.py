@@ -82,8 +82,8 @@ def probe_indices(labels: torch.Tensor, size: int) -> torch.Tensor:
 
 ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity", "inspect",
                   "predict", "attribution")
-# hierarchy analyses written for images and feature vectors; attribution explains tokens too
-IMAGE_ANALYSIS_KINDS = ("layer_probes", "projections", "top_examples", "feature_vis", "gallery", "selectivity")
+# analyses that synthesise images: token inputs are discrete, so there is nothing to optimise
+IMAGE_ANALYSIS_KINDS = ("feature_vis", "gallery")
 
 
 def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) -> Any:
@@ -106,11 +106,12 @@ def analysis_job(session: TrainingSession, kind: str, params: dict[str, Any]) ->
             tokens = model.encode(str(params.get("text", "")))
         return inspect_job(model, tokens, x.device)
     if session.trainer.dataset.kind == "sequence" and kind in IMAGE_ANALYSIS_KINDS:
-        raise ValueError(f"the {kind.replace('_', ' ')} analysis is not available for sequence data yet")
+        raise ValueError(f"the {kind.replace('_', ' ')} analysis synthesises images, and token inputs are discrete")
     if kind == "layer_probes":
         return h.layer_probes_job(model, x, y, session.layer_order)
     if kind == "projections":
-        return h.layer_projections_job(model, x[: int(params.get("samples", 500))], session.layer_order)
+        n = int(params.get("samples", 500))
+        return h.layer_projections_job(model, x[:n], session.layer_order, y=y[:n])
     if kind == "top_examples":
         return h.top_examples_job(model, x, params["layer"], int(params["channel"]))
     if kind == "feature_vis":

@@ -79,6 +79,8 @@ class RepresentationsPanel(AnalysisPanel):
         self.points: dict[str, np.ndarray] = {}
         self.explained: dict[str, np.ndarray] = {}
         self.labels = np.zeros(0, np.int64)
+        self.row_labels: np.ndarray | None = None
+        self.row_positions: np.ndarray | None = None
         self.picked: int | None = None
         self.step: int | None = None
         self._brushes: list[Any] = []
@@ -93,6 +95,7 @@ class RepresentationsPanel(AnalysisPanel):
         probe, sample = np.asarray(run.probe_indices), self.selection.sample
         self.picked = int(probe[sample]) if sample is not None and 0 <= sample < len(probe) else None
         self.labels = np.zeros(0, np.int64)
+        self.row_labels = self.row_positions = None
         self._brushes = []
         self._build_grid()
         present = np.unique(run.analysis_labels).tolist() if run.analysis_labels is not None else []
@@ -154,6 +157,10 @@ class RepresentationsPanel(AnalysisPanel):
         if update.state != "done" or not isinstance(update.result, dict):
             return
         self.step = (update.tag or {}).get("step")
+        first = next(iter(update.result.values()), None)
+        self.row_labels = getattr(first, "labels", None)  # per-token data: each point's class at its position
+        self.row_positions = getattr(first, "positions", None)
+        self._brushes = []
         self.points = {n: np.asarray(p.points, dtype=np.float32) for n, p in update.result.items() if n in self.names}
         self.explained = {n: np.asarray(p.explained, dtype=np.float64) for n, p in update.result.items()
                           if n in self.names}
@@ -191,8 +198,9 @@ class RepresentationsPanel(AnalysisPanel):
         """Labels of the first ``n`` analysis samples (the Projection order) and their brushes."""
         if len(self._brushes) == n:
             return
-        labels = self.run.analysis_labels if self.run is not None else None
-        if labels is not None and len(labels) >= n:
+        labels = self.row_labels if self.row_labels is not None else \
+            (self.run.analysis_labels if self.run is not None else None)
+        if labels is not None and len(labels) >= n and np.ndim(labels) == 1:
             self.labels = np.asarray(labels[:n]).astype(np.int64)
             self._brushes = [pg.mkBrush(*class_color(int(c)), 210) for c in self.labels]
         else:  # no labels for these samples: grey, and say so
@@ -216,10 +224,15 @@ class RepresentationsPanel(AnalysisPanel):
         text = WHAT
         if self.step is not None:
             text += f" Weights of step {self.step:,}, {len(self.labels)} samples."
+        positions = self.row_positions
+        if positions is not None:
+            text += (" One point per sequence, each at one position (drawn once, the same at every refresh): "
+                     "colour = the target at that position.")
         if self.picked is not None and self.picked < len(self.labels):
             c = int(self.labels[self.picked])
             true = self._class_name(c) if c >= 0 else "unknown"
-            text += f" Ringed: held-out sample #{self.picked} (true class: <b>{true}</b>)."
+            at = f" at position {int(positions[self.picked])}" if positions is not None and self.picked < len(positions) else ""
+            text += f" Ringed: held-out sample #{self.picked}{at} (true class: <b>{true}</b>)."
         self.caption.setText(text)
 
     # ------------------------------------------------------------------ selection

@@ -23,7 +23,9 @@ from visualizer.ui.widgets.image_strip import to_pixmap
 from visualizer.ui.widgets.job_status import JobStatus
 from visualizer.ui.widgets.placeholder import Placeholder
 from visualizer.ui.widgets.plots import ImageGrid, line_plot
+from visualizer.ui.widgets.attribution_views import TokenRow
 from visualizer.ui.widgets.rgb_images import as_rgb, outline_box
+from visualizer.ui.widgets.token_text import diverging_key, token_cells
 from visualizer.ui.widgets.unit_names import unit_count, unit_word
 
 NAME = "top_examples"
@@ -88,6 +90,8 @@ class TopExamplesPanel(AnalysisPanel):
         self.pages = QStackedWidget()
         self.pages.addWidget(crops_page)
         self.pages.addWidget(self.bars_plot)
+        self.sequences = TokenRow()  # token sequences: one coloured line per example
+        self.pages.addWidget(self.sequences)
         self.body = Placeholder(self.pages)
 
         layout = QVBoxLayout(self)
@@ -194,8 +198,10 @@ class TopExamplesPanel(AnalysisPanel):
 
     def _show(self, result: Any, step: int | None) -> None:
         self._result, self._result_step = result, step
-        labels = self._labels(result.indices)
-        if result.crops is None:
+        labels = self._labels(result.indices, getattr(result, "positions", None))
+        if getattr(result, "trace", None) is not None and getattr(result, "tokens", None) is not None:
+            self._show_sequences(result, labels)
+        elif result.crops is None:
             self._show_bars(result, labels)
         else:
             self._show_crops(result, labels)
@@ -206,12 +212,37 @@ class TopExamplesPanel(AnalysisPanel):
                            "layer": result.layer, "channel": int(result.channel)})
         self.shown.pop("error", None)
 
-    def _labels(self, indices: np.ndarray) -> np.ndarray:
+    def _labels(self, indices: np.ndarray, positions: np.ndarray | None = None) -> np.ndarray:
+        """The true class of each example; for labels per token, the one at the unit's peak."""
         pool = self.run.analysis_labels if self.run is not None else None
         idx = np.asarray(indices, np.int64)
         if pool is None or not len(idx) or idx.max() >= len(pool):
             return np.full(len(idx), -1, np.int64)
-        return np.asarray(pool)[idx].astype(np.int64)
+        pool = np.asarray(pool)
+        if pool.ndim == 2:
+            at = np.asarray(positions, np.int64)[:, 1] if positions is not None else np.full(len(idx), -1)
+            return pool[idx, np.clip(at, -pool.shape[1], pool.shape[1] - 1)].astype(np.int64)
+        return pool[idx].astype(np.int64)
+
+    def _show_sequences(self, result: Any, labels: np.ndarray) -> None:
+        """One line per example: its tokens coloured by the unit's value at each (one shared
+        scale), the peak bold and underlined, with the peak value and the true class."""
+        self.pages.setCurrentIndex(2)
+        symbols = list(self.run.tokens or []) if self.run is not None else []
+        trace = np.nan_to_num(np.asarray(result.trace, np.float32))
+        scale = float(np.abs(trace).max(initial=0.0)) or 1.0
+        per_token = self.run is not None and np.ndim(self.run.analysis_labels) == 2
+        rows = []
+        for i, (index, value, ids, values) in enumerate(zip(result.indices, result.values, result.tokens, trace)):
+            names = [symbols[t] if 0 <= t < len(symbols) else str(t) for t in np.asarray(ids).tolist()]
+            peak = int(result.positions[i][1])
+            truth = self._class_name(int(labels[i]))
+            truth = f"target at the peak: {truth}" if per_token else truth
+            rows.append(f"<p>#{int(index)} · <b>{value:.2f}</b> at position {peak} · {truth}<br>"
+                        f"{token_cells(names, values / scale, peak)}</p>")
+        key = diverging_key(f"−{scale:.3g}", f"+{scale:.3g}")
+        self.sequences.label.setText("".join(rows) + f"<p>{key} the unit's value at each token</p>")
+        self.shown.update({"trace": trace, "tokens": np.asarray(result.tokens)})
 
     def _class_name(self, label: int) -> str:
         names = self.run.class_names if self.run is not None else []
@@ -297,6 +328,10 @@ class TopExamplesPanel(AnalysisPanel):
         if k and float(np.max(result.values)) <= 0:
             dead = (f"<br><b style='color:#b35900'>This {word} is silent on every pool input</b> (a dead unit): "
                     "the order means nothing.")
+        if getattr(result, "trace", None) is not None:
+            return (f"What this unit detects: the {k} pool sequences on which {unit} peaks highest{when}. Each token "
+                    f"is coloured by the {word}'s value there (red positive, blue negative, one scale for all), "
+                    f"the peak bold and underlined." + dead)
         if result.crops is None:
             return (f"What this unit detects: the {k} pool inputs that excite {unit} most, with its value on each "
                     f"(bar colour = true class){when}.<br><i>Receptive-field crops are for conv layers on image "
@@ -317,4 +352,4 @@ class TopExamplesPanel(AnalysisPanel):
     def _focus_on(self, index: int) -> None:
         if self._result is not None and self._result.crops is not None and index < len(self._result.indices):
             self._focus = int(index)
-            self._show_full(self._result, self._labels(self._result.indices))
+            self._show_full(self._result, self._labels(self._result.indices, self._result.positions))

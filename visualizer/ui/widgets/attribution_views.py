@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 from visualizer.ui.widgets.colormaps import colormap
 from visualizer.ui.widgets.plots import layout_widget  # (also sets pyqtgraph's white background and axis order)
 from visualizer.ui.widgets.rgb_images import as_rgb
+from visualizer.ui.widgets.token_text import diverging_key, token_cells
 
 SCALE_LABEL = "attribution ÷ its max |a|"
 IMAGE_SCALE_LABEL = "÷ 99th pct of |a|"  # short: the bar can be low; its tooltip says the rest
@@ -223,14 +224,8 @@ class TokenRow(QScrollArea):
         rows = []
         for v, title in zip(values, titles):
             unit, _ = normalised(np.asarray(v).reshape(-1))
-            rgb = colormap(DIVERGING).map((np.clip(unit, -1, 1) + 1.0) / 2.0, mode="byte")
-            cells = "".join(
-                f'<span style="background-color: rgb({c[0]},{c[1]},{c[2]});">&nbsp;{escape(t)}&nbsp;</span> '
-                for t, c in zip(tokens, rgb))
-            rows.append(f"<p><b>{title}</b><br>{cells}</p>")  # titles are rich text, as in the other views
-        lo, mid, hi = (colormap(DIVERGING).map(p, mode="byte") for p in (0.0, 0.5, 1.0))
-        key = "".join(f'<span style="background-color: rgb({c[0]},{c[1]},{c[2]});">&nbsp;{t}&nbsp;</span> '
-                      for t, c in ((f"−1 against", lo), ("0", mid), ("+1 for the class", hi)))
+            rows.append(f"<p><b>{title}</b><br>{token_cells(tokens, unit)}</p>")  # titles are rich text
+        key = diverging_key("−1 against", "+1 for the class")
         return "".join(rows) + f"<p>{key} ({escape(SCALE_LABEL)})</p>"
 
     def set_values(self, values: list[np.ndarray], titles: list[str], tokens: list[str]) -> None:
