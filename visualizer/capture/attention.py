@@ -37,7 +37,7 @@ def attention_modules(model: nn.Module) -> list[str]:
     """Names of the attention layers in ``model`` that :func:`capture_attention` can read."""
     names = []
     for n, m in model.named_modules():
-        if (isinstance(m, SelfAttention) or _is_mha(m)):
+        if isinstance(m, SelfAttention) or _is_mha(m):
             names.append(n)
         elif callable(getattr(m, "attention_layer_names", None)):
             names.extend(_joined(n, a) for a in m.attention_layer_names())

@@ -323,8 +323,9 @@ def _prepare(model: nn.Module, inputs: Any, methods: Sequence[str], target: Any,
             raise ValueError(f"{', '.join(METHODS[m] for m in bad)} cannot explain token inputs; "
                              f"use one of {', '.join(METHODS[m] for m in TOKEN_METHODS)}")
     else:
-        dtype = next((p.dtype for p in copy.parameters() if p.is_floating_point()), torch.float32)
-        x = x.to(device, dtype)
+        from visualizer.capture.layers import float_dtype
+
+        x = x.to(device, float_dtype(copy))
         if not torch.isfinite(x).all():
             raise ValueError("the inputs contain NaN or infinite values")
     with torch.no_grad():

@@ -194,13 +194,14 @@ def token_features(ids: torch.Tensor, vocab: int, positions: torch.Tensor | None
     return pool_features(onehot.reshape(len(ids), -1), max_features, seed)
 
 
-def sequence_features(a: torch.Tensor, positions: torch.Tensor | None, max_features: int, seed: int) -> torch.Tensor:
-    """A layer's output on token sequences as row features. Per-position outputs (N, T, D):
+def sequence_features(a: torch.Tensor, positions: torch.Tensor | None, length: int, max_features: int,
+                      seed: int) -> torch.Tensor:
+    """A layer's output on ``length``-token sequences as row features. Per-position outputs (N, T, D):
     the vector at each row's position (per-token labels), or the mean over positions beside the
     last position (one label per sequence: what a pooling model and a recurrent one read).
     Anything else: :func:`pool_features`."""
     a = a.detach().float()
-    if a.dim() == 3 and positions is not None and len(positions) == a.shape[0] and a.shape[1] > int(positions.max()):
+    if a.dim() == 3 and positions is not None and a.shape[1] == length:
         a = a[torch.arange(a.shape[0], device=a.device), positions]
     elif a.dim() == 3:
         a = torch.cat([a.mean(1), a[:, -1]], 1)
@@ -233,7 +234,7 @@ def _features(model: nn.Module, x: torch.Tensor, layers: list[str], max_features
                 if out.dim() == 0 or out.shape[0] != len(xb):  # shared by every sample (a position table): no features
                     f = torch.zeros(len(xb), 0)
                 elif tokens:
-                    f = sequence_features(out, pb, max_features, seed)
+                    f = sequence_features(out, pb, xb.shape[1], max_features, seed)
                 else:
                     f = pool_features(out, max_features, seed)
                 parts[name].append(f.cpu())
@@ -338,7 +339,7 @@ def _probes(model: nn.Module, x: torch.Tensor, labels: np.ndarray, layers: list[
     keep = np.ones(len(labels), bool)
     if positions is not None:  # per-token targets (a text's rare characters): classes a fold can hold
         classes, counts = np.unique(labels, return_counts=True)
-        keep = np.isin(labels, classes[counts >= min(folds, max(2, int(counts.max())))])
+        keep = np.isin(labels, classes[counts >= folds])
     acc: dict[str, float] = {}
     for i, name in enumerate([INPUT, *layers]):
         acc[name] = linear_probe_accuracy(feats[name][keep], labels[keep], folds=folds, C=C, seed=seed)

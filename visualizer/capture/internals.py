@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from visualizer.capture.attention import attention_modules, capture_attention
-from visualizer.capture.layers import discover_layers, first_tensor
+from visualizer.capture.layers import discover_layers, first_tensor, float_dtype
 from visualizer.capture.probes import preserved_state, record_outputs
 
 
@@ -37,14 +37,6 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 def _device(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
-
-
-def _float_dtype(module: nn.Module) -> torch.dtype:
-    """The dtype of the model's floating-point weights (float32 when it has none)."""
-    for p in module.parameters():
-        if p.is_floating_point():
-            return p.dtype
-    return torch.float32
 
 
 def _takes_token_ids(module: nn.Module) -> bool:
@@ -81,7 +73,7 @@ def prepare_inputs(model: Any, inputs: Any) -> torch.Tensor:
     if not x.is_floating_point() and not _takes_token_ids(module):
         x = x.float()  # whole numbers for a model without an embedding: pixel values, say
     if x.is_floating_point():
-        x = x.to(_float_dtype(module))
+        x = x.to(float_dtype(module))
     if shape is not None:
         shape = tuple(shape)
         if tuple(x.shape) == shape:

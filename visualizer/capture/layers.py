@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -15,11 +15,11 @@ SKIPPED = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout
 
 
 @contextlib.contextmanager
-def out_of_place(model: nn.Module) -> Iterator[None]:
+def out_of_place(modules: Iterable[nn.Module]) -> Iterator[None]:
     """Modules that work in place (``nn.ReLU(inplace=True)``, in-place dropout, ...) compute
     out of place for the duration, so an output kept by a hook is not overwritten by the next
     layer; the same values, one extra tensor per such layer. The flags are restored after."""
-    switched = [m for m in model.modules() if getattr(m, "inplace", False) is True]
+    switched = [m for m in modules if getattr(m, "inplace", False) is True]
     for m in switched:
         m.inplace = False
     try:
@@ -29,6 +29,10 @@ def out_of_place(model: nn.Module) -> Iterator[None]:
             m.inplace = True
 
 
+def float_dtype(module: nn.Module) -> torch.dtype:
+    """The dtype of the model's floating-point weights (float32 when it has none): what its
+    float inputs are cast to."""
+    return next((p.dtype for p in module.parameters() if p.is_floating_point()), torch.float32)
 
 
 def discover_layers(model: nn.Module, example: torch.Tensor | dict[str, torch.Tensor]) -> list[LayerInfo]:

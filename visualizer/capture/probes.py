@@ -60,7 +60,7 @@ def record_outputs(
 
     handles = [modules[n].register_forward_hook(make_hook(n)) for n in layers]
     try:
-        with torch.set_grad_enabled(grad), out_of_place(model):
+        with torch.set_grad_enabled(grad), out_of_place(modules.values()):
             out = model(**x) if isinstance(x, dict) else model(x)  # a dict: keyword inputs (token ids, mask)
     finally:
         for h in handles:

@@ -59,7 +59,7 @@ def read_input_file(path: str | os.PathLike[str], input_shape: tuple[int, ...] |
             raise InputError(f"cannot read {path}: no such file") from None
         except (ValueError, OSError, EOFError) as exc:
             raise InputError(f"{path.name} is not a readable .npy array ({exc})") from None
-        if array.dtype.kind == "b" or array.dtype.kind not in "biuf":
+        if array.dtype.kind not in "iuf":
             raise InputError(f"{path.name} holds {array.dtype} values; inputs must be numbers")
         # whole numbers stay whole (token ids for an embedding); anything else becomes float32
         x = torch.from_numpy(np.asarray(array, dtype=np.int64 if array.dtype.kind in "iu" else np.float32))
