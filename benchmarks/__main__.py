@@ -86,11 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", metavar="KEY[,KEY]", help="measure only these keys (or sections: "
                         + ", ".join(SECTIONS) + ")")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--ratio-pairs", type=int, metavar="N",
+                        help="interleaved pairs for the capture and unarmed ratios (default 60, 8 with --quick)")
     parser.add_argument("--json", action="store_true", help="end with one JSON object of every figure")
     args = parser.parse_args(argv)
     try:
         sections = select(args.only)
-        opts = Options(resolve_device(args.device), quick=args.quick)
+        if args.ratio_pairs is not None and not 1 <= args.ratio_pairs <= 1000:
+            raise ValueError("--ratio-pairs must be between 1 and 1000")
+        opts = Options(resolve_device(args.device), quick=args.quick, ratio_pairs_set=args.ratio_pairs)
     except ValueError as exc:
         parser.error(str(exc))
     results: list[Result] = []

@@ -13,6 +13,7 @@ class Options:
 
     device: torch.device
     quick: bool = False
+    ratio_pairs_set: int | None = None  # ``--ratio-pairs``: fewer pairs where device time is short
 
     @property
     def pairs(self) -> int:
@@ -29,6 +30,8 @@ class Options:
         """Interleaved pairs for the capture and unarmed ratios. Their ~2 % differences sit inside
         a shared VM's noise, which comes in bursts of seconds: many short pairs spread a burst over
         both sides (two identical bare loops: within 1.0 % in 60 pairs of 0.5 s, 2.8 % in 10 of 3 s)."""
+        if self.ratio_pairs_set is not None:
+            return self.ratio_pairs_set
         return 8 if self.quick else 60
 
     @property

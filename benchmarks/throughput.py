@@ -17,11 +17,12 @@ KEYS = ("throughput_ratio_capture", "throughput_ratio_unarmed", "bare_steps_s", 
 
 
 def thread_counts(quick: bool) -> list[int]:
-    """1..cpu_count; in quick mode on big machines only powers of two, the default and the maximum."""
+    """1..cpu_count; on big machines (and in quick mode above 4 cores) only powers of two, the
+    default and the maximum: every count of 16 cores would take most of the run."""
     from visualizer.capture.session import default_threads
 
     cores = os.cpu_count() or 1
-    if not quick or cores <= 4:
+    if cores <= 4 or (cores <= 8 and not quick):
         return list(range(1, cores + 1))
     return sorted({*(2**i for i in range(cores.bit_length()) if 2**i <= cores), default_threads(), cores})
 
