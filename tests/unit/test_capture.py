@@ -449,3 +449,39 @@ def test_an_output_followed_by_an_in_place_relu_is_kept_as_the_layer_computed_it
     torch.testing.assert_close(outs["0"], conv)  # not the ReLU's overwrite of it
     torch.testing.assert_close(outs["1"], conv.clamp(min=0))
     assert model[1].inplace is True  # the flag is restored
+
+
+class _EditsInPlace(nn.Module):
+    """A person's forward that rectifies and scales a layer's output in place."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4 * 6 * 6, 2)
+
+    def forward(self, x):
+        h = self.conv(x)
+        h *= 2
+        h.relu_()
+        return self.head(h.flatten(1))
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_an_output_the_forward_edits_in_place_is_kept_as_the_layer_computed_it(grad):
+    from visualizer.capture.probes import record_outputs
+
+    torch.manual_seed(0)
+    model = _EditsInPlace()
+    x = torch.randn(2, 3, 6, 6)
+    with torch.no_grad():
+        conv = model.conv(x)
+        logits = model(x)
+    out, outs = record_outputs(model, x, ["conv", "head"], grad=grad)
+    assert conv.min() < 0
+    torch.testing.assert_close(outs["conv"], conv)  # not the *= 2 and relu_ written over it
+    torch.testing.assert_close(out, logits)  # the model still computes what it always did
+    torch.testing.assert_close(outs["head"], logits)
+    if grad:  # the kept output is still on the path to the output: its gradient is the real one
+        (g,) = torch.autograd.grad(out.sum(), [outs["conv"]])
+        expected = (model.head.weight.sum(0).reshape(4, 6, 6) * 2 * (conv > 0)).expand_as(g)
+        torch.testing.assert_close(g, expected)

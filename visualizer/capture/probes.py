@@ -39,23 +39,45 @@ def preserved_state(model: nn.Module, device: torch.device) -> Iterator[None]:
 def record_outputs(
     model: nn.Module, x: torch.Tensor | dict[str, torch.Tensor], layers: Sequence[str], grad: bool = False
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Run ``model(x)`` once and return (output, {layer: its output tensor}).
+    """Run ``model(x)`` and return (output, {layer: its output tensor}).
 
     The caller picks the mode and grad state; hooks are removed even if the forward raises.
-    In-place modules run out of place meanwhile (:func:`out_of_place`), so a kept output is
-    the layer's own, not the next in-place layer's.
+    A kept output is the layer's own, not what later code wrote over it: in-place modules run
+    out of place meanwhile (:func:`out_of_place`), and if the model's own ``forward`` edits an
+    output in place (``x.relu_()``, ``x += y``: its version counter moved), the pass runs once
+    more with that layer handing on a copy, which the edit then lands on.
     """
     modules = dict(model.named_modules())
     missing = [n for n in layers if n not in modules]
     if missing:
         raise KeyError(f"no such layer(s) in the model: {', '.join(missing)}")
+    out, outputs, versions = _recorded_pass(model, modules, x, layers, grad, copied=set())
+    edited = {n for n, t in outputs.items() if t._version != versions[n]}
+    if edited:
+        out, outputs, _ = _recorded_pass(model, modules, x, layers, grad, copied=edited)
+    return first_tensor(out), outputs
+
+
+def _recorded_pass(
+    model: nn.Module,
+    modules: dict[str, nn.Module],
+    x: torch.Tensor | dict[str, torch.Tensor],
+    layers: Sequence[str],
+    grad: bool,
+    copied: set[str],
+) -> tuple[object, dict[str, torch.Tensor], dict[str, int]]:
+    """One forward pass with output hooks: (model output, {layer: output}, {layer: its version
+    then}); the layers in ``copied`` pass a copy of their (single tensor) output on."""
     outputs: dict[str, torch.Tensor] = {}
+    versions: dict[str, int] = {}
 
     def make_hook(name: str):
-        def hook(_m: nn.Module, _i: object, out: object) -> None:
+        def hook(_m: nn.Module, _i: object, out: object) -> torch.Tensor | None:
             t = first_tensor(out)
-            if t is not None and name not in outputs:
-                outputs[name] = t
+            if t is None or name in outputs:
+                return None
+            outputs[name], versions[name] = t, t._version
+            return t.clone() if name in copied and out is t else None
         return hook
 
     handles = [modules[n].register_forward_hook(make_hook(n)) for n in layers]
@@ -65,7 +87,7 @@ def record_outputs(
     finally:
         for h in handles:
             h.remove()
-    return first_tensor(out), outputs
+    return out, outputs, versions
 
 
 def unit_peaks(t: torch.Tensor) -> torch.Tensor:
