@@ -122,3 +122,33 @@ def test_dense_model_errors_and_cancel(qtbot, panel_context, mlp_run):
     panel.receive(done(result, 3))
     assert set(panel.shown["points"]) == {"input", *mlp_run.info.layer_names}
     assert panel.shown["points"]["input"].shape == (len(mlp_run.info.analysis_labels), 2)
+
+
+def test_a_deep_model_scrolls_instead_of_shrinking_its_plots(qtbot, panel_context, cnn_run):
+    from visualizer.stream.frames import LayerInfo
+    from visualizer.ui.panels.representations import MIN_CELL_PX
+
+    panel = panel_for(qtbot, panel_context, cnn_run)
+    deep = dataclasses.replace(cnn_run.info, layers=[LayerInfo(f"block{i}.conv", "Conv2d", (8, 4, 4), 10) for i in range(27)])
+    panel.set_run(deep)
+    projection = projections(cnn_run)["input"]
+    panel.receive(done({n: projection for n in ["input", *deep.layer_names]}, 1))
+    qtbot.waitUntil(lambda: all(p.geometry().height() > 0 for p in panel.plots))
+    assert len(panel.plots) == 28
+    viewport = panel.scroll.viewport()
+    for plot in panel.plots:  # none squeezed below the minimum; the rows that do not fit scroll
+        assert plot.geometry().width() >= MIN_CELL_PX - 10 and plot.geometry().height() >= MIN_CELL_PX - 10
+    assert panel.grid.height() > viewport.height() and panel.scroll.verticalScrollBar().maximum() > 0
+    columns = panel._columns
+    assert columns * MIN_CELL_PX <= viewport.width()
+    panel.resize(1400, 480)  # wider: more columns, fewer rows
+    qtbot.waitUntil(lambda: panel._columns > columns)
+    assert panel.grid.minimumHeight() < 28 // columns * MIN_CELL_PX + MIN_CELL_PX
+
+
+def test_a_shallow_model_fills_the_panel_without_scrolling(qtbot, panel_context, cnn_run):
+    panel = panel_for(qtbot, panel_context, cnn_run)
+    panel.receive(done(projections(cnn_run), 1))
+    qtbot.waitUntil(lambda: all(p.geometry().height() > 0 for p in panel.plots))
+    assert panel.scroll.verticalScrollBar().maximum() == 0
+    assert panel.grid.height() == panel.scroll.viewport().height()

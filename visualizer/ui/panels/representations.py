@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
-from PySide6.QtWidgets import QVBoxLayout
+from PySide6.QtWidgets import QFrame, QScrollArea, QVBoxLayout
 
 from visualizer.stream.frames import Frame, RunInfo
 from visualizer.ui.panels.base import AnalysisPanel, PanelContext
@@ -32,6 +32,7 @@ REFRESH_S = 10.0
 POINT_SIZE = 4
 TITLE_CHARS = 14
 PICK_RADIUS_PX = 7
+MIN_CELL_PX = 110  # a plot never gets smaller than this: deep models scroll instead
 FRAME_PEN = pg.mkPen((200, 200, 200), width=1)
 SELECTED_PEN = pg.mkPen(HIGHLIGHT, width=3)
 UNKNOWN = (120, 120, 120)
@@ -63,7 +64,13 @@ class RepresentationsPanel(AnalysisPanel):
         self.grid.setToolTip("Click a point to pick that sample in every plot; click a plot's title or "
                              "background to select its layer.")
         self.grid.scene().sigMouseClicked.connect(self._clicked)
-        self.body = Placeholder(self.grid)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(self.grid)
+        self._columns = 0
+        self.body = Placeholder(self.scroll)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addWidget(self.caption)
@@ -109,11 +116,9 @@ class RepresentationsPanel(AnalysisPanel):
         """One plot per layer, made once per run and updated in place afterwards."""
         self.grid.clear()
         self.plots, self.scatters, self.rings, self.notes = [], [], [], []
-        n = len(self.names)
-        aspect = max(0.5, min(2.5, self.width() / max(1, self.height() - 90)))
-        cols = max(1, math.ceil(math.sqrt(n * aspect)))
-        for i, name in enumerate(self.names):
-            plot = self.grid.addPlot(row=i // cols, col=i % cols)
+        self._columns = 0
+        for name in self.names:
+            plot = pg.PlotItem()
             plot.hideAxis("left")
             plot.hideAxis("bottom")
             plot.setMenuEnabled(False)
@@ -133,6 +138,30 @@ class RepresentationsPanel(AnalysisPanel):
             self.scatters.append(scatter)
             self.rings.append(ring)
             self.notes.append(note)
+        self._place()
+
+    def _place(self) -> None:
+        """Lay the plots out in as many columns as fit the panel's shape, no plot smaller than
+        MIN_CELL_PX; the rows that do not fit scroll."""
+        n = len(self.plots)
+        if not n:
+            return
+        width = max(1, self.scroll.viewport().width())
+        height = max(1, self.scroll.viewport().height())
+        aspect = max(0.5, min(2.5, width / height))
+        columns = max(1, min(n, math.ceil(math.sqrt(n * aspect)), width // MIN_CELL_PX))
+        if columns != self._columns:
+            for plot in self.plots:
+                if plot.scene() is not None:
+                    self.grid.ci.removeItem(plot)
+            for i, plot in enumerate(self.plots):
+                self.grid.ci.addItem(plot, row=i // columns, col=i % columns)
+            self._columns = columns
+        self.grid.setMinimumHeight(math.ceil(n / columns) * MIN_CELL_PX)
+
+    def resizeEvent(self, event: Any) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        self._place()
 
     def _class_name(self, c: int) -> str:
         names = self.run.class_names if self.run is not None else []
