@@ -410,6 +410,54 @@ def test_the_cadence_counts_the_session_clock_and_a_capture_costs_its_own_work_n
     assert s.step() is not None and s.captures == 3
 
 
+def test_a_capture_is_charged_for_the_slower_steps_it_leaves_behind(monkeypatch):
+    """The steps right after a capture run on caches its work made cold: the first eight are timed
+    against the next eight, and the difference counts in the cost that spaces captures."""
+    from tests.unit.helpers import TinyMLP, plane_dataset
+
+    t = Trainer(TinyMLP(), plane_dataset(), TrainConfig(batch_size=16), device="cpu")
+    now = [100.0]
+    s = TrainingSession(t, settings=CaptureSettings(max_rate_hz=1e9, budget=0.03, max_capture_gap_s=1e9),
+                        clock=lambda: now[0])
+    host = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: host[0])  # host time passes only in training steps
+    plain_step, since_capture = t.step, [0]
+
+    def step(*args, **kwargs):  # 2 ms for the eight steps after a capture, 1 ms after that
+        since_capture[0] += 1
+        host[0] += 0.002 if since_capture[0] <= 8 else 0.001
+        return plain_step(*args, **kwargs)
+
+    t.step = step
+
+    def capture() -> None:
+        now[0] += 60.0
+        s.arm()
+        assert s.step() is not None
+        since_capture[0] = 0
+
+    capture()
+    assert s._aftermath is None  # the first capture is cold: what follows it says nothing
+    capture()
+    for _ in range(16):
+        assert s.step() is None
+    assert s._aftermath_cost == pytest.approx(0.008) and s._capture_cost == 0.0
+    gap = 0.008 * (1 - 0.02) / 0.02  # captures get two thirds of the 3 % budget
+    now[0] += gap * 0.95
+    s.arm()
+    assert s.step() is None
+    now[0] += gap * 0.1
+    s.arm()
+    assert s.step() is not None
+    since_capture[0] = 0
+    t.submit("lr", 0.01)  # new settings change the step time: this capture's wake is not measured
+    for _ in range(16):
+        s.step()
+    assert s._aftermaths == 1 and s._aftermath_cost == pytest.approx(0.008)
+    t.step = plain_step
+    s.close()
+
+
 def test_a_capture_leaves_no_reference_cycles():
     """Everything a capture makes is freed when its frame is dropped: nothing waits for the
     garbage collector's full passes, which pause the training loop for tens of milliseconds."""

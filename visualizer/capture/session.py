@@ -5,7 +5,8 @@ The UI's worker thread, the headless ``train`` command and scripts all drive a
 loop applies between steps. Capture happens only on armed steps, at most every
 ``every_k_steps`` steps, at most ``max_rate_hz`` times a second, and only as often as
 keeps capture below ``budget`` of the time (a capture costs its probes' and publishing
-time, not the training step it rides on); other steps attach no hook and never
+time, not the training step it rides on, plus the slowdown it leaves behind: the steps
+right after it run on caches it made cold); other steps attach no hook and never
 synchronise with the host.
 """
 from __future__ import annotations
@@ -42,8 +43,7 @@ class CaptureSettings:
     probe_size: int = 16
     every_k_steps: int = 1
     max_rate_hz: float = 30.0
-    # share of the time for captures and validation (a third of it): 2 % plus what a capture leaves
-    # behind (colder caches, the per-step bookkeeping it reads) keeps training >= 0.95 of bare speed
+    # share of the time for captures (with what they leave behind) and validation (a third of it)
     budget: float = 0.02
     max_capture_gap_s: float = 4.0  # a frame at least this often while training, whatever a capture costs
     val_interval_s: float = 1.0  # at most this often (and less often when validation is slow)
@@ -210,6 +210,9 @@ class TrainingSession:
         self._last_capture_end = -math.inf
         self._last_val_end = -math.inf
         self._capture_cost = 0.0
+        self._aftermath_cost = 0.0  # how much slower the steps right after a capture run (see _timed_step)
+        self._aftermath: list[float] | None = None  # [steps timed, seconds of the first half, of the second]
+        self._aftermaths = 0  # measured so far
         self._val_cost = 0.0
         # ((loss, accuracy), step, {ReLU layer: dead share on its inputs}) of a validation pass, on the device, for the next frame
         self._pending_val: tuple[Any, int, dict[str, Any]] | None = None
@@ -461,8 +464,13 @@ class TrainingSession:
             self.snapshots.clear()  # the old run's snapshots mean nothing now
         if applied or self.snapshots.due(t.step_count):
             self.snapshots.take(t)
+        if applied:
+            self._aftermath = None  # new settings change the step's time: no measure of a capture's wake
         if not self._due():
-            self.trainer.step()
+            if self._aftermath is None:
+                self.trainer.step()
+            else:
+                self._timed_step()
             return None
         self.trainer.step(observer=self.gradient_probe)
         # the step itself would have run anyway: a capture costs its hooks' time and the publishing
@@ -478,6 +486,25 @@ class TrainingSession:
             done += 1
         return done
 
+    AFTERMATH_STEPS = 8  # steps timed right after a capture, then as many more to compare with
+
+    def _timed_step(self) -> None:
+        """An unarmed step right after a capture, timed: the first AFTERMATH_STEPS steps against the
+        next as many give what the capture cost beyond its own time (its work evicted the training
+        loop's code and data from the caches: for a small MLP, a tenth more than the capture itself)."""
+        t0 = time.perf_counter()
+        self.trainer.step()
+        seconds = time.perf_counter() - t0
+        timing = self._aftermath
+        n = self.AFTERMATH_STEPS
+        timing[1 if timing[0] < n else 2] += seconds
+        timing[0] += 1
+        if timing[0] == 2 * n:
+            excess = max(0.0, timing[1] - timing[2])
+            self._aftermath_cost = excess if not self._aftermaths else 0.8 * self._aftermath_cost + 0.2 * excess
+            self._aftermaths += 1
+            self._aftermath = None
+
     def _due(self) -> bool:
         if self._force:
             return True
@@ -488,7 +515,8 @@ class TrainingSession:
             return False
         now = self.clock()
         # the first capture is cold (allocations, lazy imports): the second comes at once and measures the cost
-        gap = 0.0 if self.captures == 1 else min(_gap(self._capture_cost, s.budget * 2 / 3 if s.budget < 1 else 1.0),
+        cost = self._capture_cost + self._aftermath_cost
+        gap = 0.0 if self.captures == 1 else min(_gap(cost, s.budget * 2 / 3 if s.budget < 1 else 1.0),
                                                  s.max_capture_gap_s)
         return now - self._last_capture_time >= 1.0 / s.max_rate_hz and now - self._last_capture_end >= gap
 
@@ -563,6 +591,7 @@ class TrainingSession:
         self._capture_cost = cost if self.captures <= 1 else 0.8 * self._capture_cost + 0.2 * cost
         self.captures += 1
         self._last_capture_end = self.clock()
+        self._aftermath = [0, 0.0, 0.0] if self.captures > 1 else None  # the cold first capture's would mislead
         losses = frame.scalars.values["train_loss"]
         if frame.info["nonfinite"]:
             bad = frame.info["nonfinite_steps"]  # the loss of a step: that step
