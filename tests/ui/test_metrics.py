@@ -53,3 +53,19 @@ def test_metrics_show_the_history_and_each_view_paints_once_per_frame_in_one_pas
     steps, m = panel_context.history.metrics.data()
     assert np.array_equal(panel.shown["steps"], steps) and panel.shown["steps"][-1] == frame.step
     assert np.array_equal(panel.shown["train_loss"], m["train_loss"], equal_nan=True)
+
+
+def test_the_legends_sit_where_their_curves_are_not_and_have_a_backing(qtbot, panel_context, mlp_run):
+    """Loss falls towards the bottom right and accuracy climbs towards the top right: each plot's
+    legend takes the other corner, on a light backing so its names stay readable over a curve."""
+    panel = show_panel(qtbot, MetricsPanel, panel_context, mlp_run)
+    panel_context.history.ingest(_next_frame(mlp_run))
+    panel.render(panel_context.history.latest)
+    qtbot.wait(50)
+    for plot, upper in ((panel.loss_plot, True), (panel.acc_plot, False)):
+        item = plot.getPlotItem()
+        box = item.vb.sceneBoundingRect()
+        legend = item.legend.sceneBoundingRect()
+        assert box.contains(legend.center()) and legend.center().x() > box.center().x()
+        assert (legend.center().y() < box.center().y()) == upper  # scene y grows downwards
+        assert item.legend.opts["brush"].color().alpha() > 0

@@ -25,7 +25,7 @@ class MetricsPanel(Panel):
     def __init__(self, context: PanelContext) -> None:
         super().__init__(context)
         self.loss_plot = line_plot("step", "loss (cross-entropy)", log_y=True)
-        self.acc_plot = line_plot("step", "accuracy")
+        self.acc_plot = line_plot("step", "accuracy", legend_corner="bottom right")  # accuracy climbs to the top right
         self.lr_plot = line_plot("step", "lr", legend=False)  # short: the strip is low
         self.lr_plot.setToolTip("learning rate")
         self.lr_plot.getAxis("left").enableAutoSIPrefix(False)

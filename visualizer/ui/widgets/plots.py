@@ -136,9 +136,14 @@ class HeatmapView(QWidget):
             self.clicked.emit(pos.x(), pos.y())
 
 
-def line_plot(x_label: str = "", y_label: str = "", log_y: bool = False, legend: bool = True) -> pg.PlotWidget:
-    """A plot widget with labelled axes, grid, optional log y axis and a legend;
-    curves added to it should use ``clipToView`` and ``autoDownsample``."""
+LEGEND_CORNERS = {"top right": (-8, 8), "bottom right": (-8, -8)}  # pyqtgraph offsets: negative = from the far side
+
+
+def line_plot(x_label: str = "", y_label: str = "", log_y: bool = False, legend: bool = True,
+              legend_corner: str = "top right") -> pg.PlotWidget:
+    """A plot widget with labelled axes, grid, optional log y axis and a legend in ``legend_corner``
+    (on a light backing, so its names stay readable over a curve); curves added to it should use
+    ``clipToView`` and ``autoDownsample``."""
     widget = pg.PlotWidget()
     item = widget.getPlotItem()
     item.setLabel("bottom", x_label)
@@ -150,5 +155,5 @@ def line_plot(x_label: str = "", y_label: str = "", log_y: bool = False, legend:
     item.setDownsampling(auto=True, mode="peak")
     item.setMenuEnabled(False)
     if legend:
-        item.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        item.addLegend(offset=LEGEND_CORNERS[legend_corner], labelTextSize="8pt", brush=pg.mkBrush(255, 255, 255, 200))
     return widget
