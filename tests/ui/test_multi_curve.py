@@ -80,3 +80,28 @@ def test_short_curves_get_dots_on_their_finite_points():
     item.set_curves({"short": (np.arange(3.0), np.array([1.0, 0.0, 10.0])), "long": (np.arange(9.0), np.ones(9))})
     assert [(p.x(), p.y()) for p in item._dots["short"]] == [(0.0, 0.0), (2.0, 1.0)]  # log10; the zero is a gap
     assert "long" not in item._dots
+
+
+def test_dots_are_round_and_as_wide_on_screen_whatever_the_axes_scales(qtbot):
+    """The dots are drawn in device pixels: a DOT_PX circle at each point's place on screen, even
+    where one data unit of x is hundreds of pixels and one of y a fraction of one."""
+    from PySide6.QtGui import QColor
+
+    from visualizer.ui.widgets.multi_curve import DOT_PX
+
+    item = MultiCurveItem(dots_below=5)
+    item.set_curves({"short": (np.array([0.0, 1.0]), np.array([0.0, 1000.0]))})
+    item.set_pen("short", pg.mkPen((200, 0, 0), width=1))
+    widget = shown_plot(qtbot, item)
+    widget.getPlotItem().vb.setRange(xRange=(-0.5, 1.5), yRange=(-500, 1500), padding=0)
+    widget.getPlotItem().vb.prepareForPaint()
+    image = widget.grab().toImage()
+    view = widget.getPlotItem().vb
+    for x, y in ((0.0, 0.0), (1.0, 1000.0)):
+        centre = widget.mapFromScene(view.mapViewToScene(QPointF(x, y)))
+        red = lambda dx, dy: QColor(image.pixel(centre.x() + dx, centre.y() + dy)).red() > 150 and \
+            QColor(image.pixel(centre.x() + dx, centre.y() + dy)).green() < 100
+        inside = [(d, 0) for d in (-1, 1)] + [(0, d) for d in (-1, 1)]
+        assert all(red(dx, dy) for dx, dy in inside)  # filled round the centre, both ways
+        far = int(DOT_PX) + 3
+        assert not red(0, -far) and not red(0, far)  # and no taller than DOT_PX (the line runs diagonally)

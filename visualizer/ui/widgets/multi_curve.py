@@ -113,17 +113,21 @@ class MultiCurveItem(pg.GraphicsObject):
         names = [n for n in self._paths if n != self._top]
         if self._top in self._paths:
             names.append(self._top)
-        rx, ry = DOT_PX * (self.pixelWidth() or 0.0), DOT_PX * (self.pixelHeight() or 0.0)
+        to_device = painter.transform()
         for name in names:
             pen = self._pens.get(name, pg.mkPen("k"))
             painter.setPen(pen)
             painter.drawPath(self._paths[name])
-            if name in self._dots and rx and ry:
+            if name in self._dots:
+                # in device pixels: under the plot's unequal x and y scales an ellipse is filled as a
+                # transformed path, 8x slower (240 dots took a Transformer's gradient plot 10 ms, not 1.3)
+                points = [to_device.map(point) for point in self._dots[name]]
                 painter.save()
+                painter.resetTransform()
                 painter.setPen(Qt.PenStyle.NoPen)
                 painter.setBrush(pen.color())
-                for point in self._dots[name]:
-                    painter.drawEllipse(point, rx, ry)
+                for point in points:
+                    painter.drawEllipse(point, DOT_PX, DOT_PX)
                 painter.restore()
 
     # ------------------------------------------------------------------ picking
