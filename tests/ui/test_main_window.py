@@ -135,8 +135,13 @@ def test_export_window_and_panel_images(qtbot, reused, tmp_path):
     w = reused
     assert w.export_widget(w, str(tmp_path / "window.png"))
     assert w.export_widget(w.panels["metrics"], str(tmp_path / "metrics.svg"))
+    assert w.export_widget(w, str(tmp_path / "window.svg"))
     assert (tmp_path / "window.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert b"<svg" in (tmp_path / "metrics.svg").read_bytes()[:2000]
+    for name in ("metrics.svg", "window.svg"):
+        svg = (tmp_path / name).read_text()
+        assert "<svg" in svg[:2000]
+        assert svg.count("<path") + svg.count("<polyline") > 20  # the plots' curves, axes and text: drawn, not just a header
+    assert "loss (cross-entropy)" in (tmp_path / "metrics.svg").read_text()  # the axis titles are there as text
     assert not w.export_widget(w, str(tmp_path / "missing-folder" / "x.png"))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QRect
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QPoint, QRect
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QWidget
 
@@ -31,11 +31,13 @@ def save_widget_image(widget: QWidget, path: str | os.PathLike[str]) -> Path:
         gen = QSvgGenerator()
         gen.setOutputDevice(buffer)
         gen.setSize(widget.size())
+        gen.setResolution(widget.logicalDpiX())  # text at the size it has on screen (the default is 72 dpi)
         gen.setViewBox(QRect(0, 0, widget.width(), widget.height()))
         gen.setTitle(widget.windowTitle() or "visualizer")
         painter = QPainter(gen)
         try:
-            widget.render(painter)
+            # QWidget's own render: a panel's ``render`` draws a frame, not onto a painter
+            QWidget.render(widget, painter, QPoint())
         finally:
             painter.end()
     buffer.close()
