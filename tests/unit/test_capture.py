@@ -454,6 +454,11 @@ def test_a_capture_is_charged_for_the_slower_steps_it_leaves_behind(monkeypatch)
     for _ in range(16):
         s.step()
     assert s._aftermaths == 1 and s._aftermath_cost == pytest.approx(0.008)
+    capture()
+    s.capture_now()  # paused right after it: the steps after the pause are not that capture's wake
+    for _ in range(16):
+        s.step()
+    assert s._aftermaths == 1
     t.step = plain_step
     s.close()
 

@@ -473,8 +473,12 @@ class TrainingSession:
                 self._timed_step()
             return None
         self.trainer.step(observer=self.gradient_probe)
+        divergences = self.divergences
         # the step itself would have run anyway: a capture costs its hooks' time and the publishing
-        return self._publish(self.gradient_probe.take(), time.perf_counter() - self.gradient_probe.seconds)
+        frame = self._publish(self.gradient_probe.take(), time.perf_counter() - self.gradient_probe.seconds)
+        if self.captures > 1 and self.divergences == divergences:  # training goes on: time the steps after it
+            self._aftermath = [0, 0.0, 0.0]  # (after the cold first capture they would mislead)
+        return frame
 
     def run(self, steps: int, stop: threading.Event | None = None) -> int:
         """Headless: run ``steps`` steps (capturing when armed); returns steps run. Stops early when
@@ -591,7 +595,7 @@ class TrainingSession:
         self._capture_cost = cost if self.captures <= 1 else 0.8 * self._capture_cost + 0.2 * cost
         self.captures += 1
         self._last_capture_end = self.clock()
-        self._aftermath = [0, 0.0, 0.0] if self.captures > 1 else None  # the cold first capture's would mislead
+        self._aftermath = None  # a capture between steps (a pause, a reset) ends any timing; see step()
         losses = frame.scalars.values["train_loss"]
         if frame.info["nonfinite"]:
             bad = frame.info["nonfinite_steps"]  # the loss of a step: that step
