@@ -459,13 +459,14 @@ class TrainingSession:
         """
         t = self.trainer
         applied = t.apply_commands()
-        if any(c.name == "reset" for c in applied):
-            self._masked_outputs = None
-            self.snapshots.clear()  # the old run's snapshots mean nothing now
-        if applied or self.snapshots.due(t.step_count):
-            self.snapshots.take(t)
         if applied:
+            if any(c.name == "reset" for c in applied):
+                self._masked_outputs = None
+                self.snapshots.clear()  # the old run's snapshots mean nothing now
             self._aftermath = None  # new settings change the step's time: no measure of a capture's wake
+            self.snapshots.take(t)
+        elif self.snapshots.due(t.step_count):
+            self.snapshots.take(t)
         if not self._due():
             if self._aftermath is None:
                 self.trainer.step()
