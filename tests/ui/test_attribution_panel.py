@@ -113,6 +113,7 @@ def test_live_refresh_follows_training_and_waits_for_the_last_job(qtbot, panel_c
     panel = panel_for(qtbot, panel_context, cnn_run)
     now = [1000.0]
     panel.controls.refresh.clock = lambda: now[0]
+    panel.controls.refresh.requested(cnn_run.frame.step)  # re-stamped on the fake clock (not the uptime)
     answer(panel, cnn_run)
     panel.controls.refresh.requested(cnn_run.frame.step)
     later = dataclasses.replace(cnn_run.frame, step=cnn_run.frame.step + 5)
