@@ -253,12 +253,15 @@ class PlayingWindows:
 
 def bare_in_worker(bare: BareLoop, opts: Options, seconds: float) -> float:
     """The bare loop's steps/s in a worker thread set up like the trainer's, UI idle meanwhile."""
+    from visualizer.engine.devices import flush_denormals
+
     outcome: dict[str, Any] = {}
 
     def work() -> None:
         try:
             if opts.device_type == "cpu":  # as TrainingSession.serve does in its thread
                 torch.set_num_threads(opts.threads)
+            flush_denormals()
             outcome["rate"] = rate(bare.step, seconds, opts.device)
         except BaseException as exc:  # surfaced in the caller's thread
             outcome["error"] = exc

@@ -17,10 +17,14 @@ class BareLoop:
 
     Built from a trainer: a copy of its model (same architecture and initial weights), the
     same data tensors on the same device, the same batch size, and a fresh optimizer of the
-    same class with the same options (fused Adam where the trainer uses it).
+    same class with the same options (fused Adam where the trainer uses it). Subnormal floats
+    flushed to zero in this thread, as in the session's (see ``flush_denormals``).
     """
 
     def __init__(self, trainer: Any) -> None:
+        from visualizer.engine.devices import flush_denormals
+
+        flush_denormals()
         self.device: torch.device = trainer.device
         self.model = copy.deepcopy(trainer.model).train()
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -69,7 +73,8 @@ class CapturedLoop:
 
     def step(self) -> None:
         self.session.arm()
-        self.session.step()
+        if self.session.step() is None:  # the window takes frames in its own thread: only look when one came
+            return
         frame = self.session.mailbox.take("train")
         if frame is not None:
             self.frames += 1

@@ -54,7 +54,7 @@ def seeded(cls, *args, seed=0):
 def session_for(model, lr, optimizer="sgd", every=200, seed=0):
     torch.manual_seed(seed)
     t = Trainer(model, plane_dataset(), TrainConfig(optimizer=optimizer, lr=lr, batch_size=32, seed=seed), device="cpu")
-    return t, TrainingSession(t, settings=CaptureSettings(snapshot_every=every, **FAST))
+    return t, TrainingSession(t, settings=CaptureSettings(snapshot_every=every, snapshot_interval_s=0.0, **FAST))
 
 
 def test_restoring_a_snapshot_replays_the_same_batches_and_dropout_masks():
@@ -91,6 +91,24 @@ def test_keeper_keeps_the_newest_verified_snapshot_and_the_unverified_ones():
     assert [s.step for s in keeper.snapshots] == [40, 50]
     assert keeper.before(41).step == 40 and keeper.before(60).step == 50 and keeper.before(40) is None
     assert keeper.before(60, margin=15).step == 40 and keeper.before(52, margin=30).step == 50  # else the newest
+
+
+def test_keeper_spaces_snapshots_by_training_time_when_steps_are_fast():
+    torch.manual_seed(0)
+    t = Trainer(TinyMLP(), plane_dataset(), TrainConfig(batch_size=16), device="cpu")
+    now = [0.0]
+    keeper = SnapshotKeeper(every=10, min_interval_s=1.0, clock=lambda: now[0])
+    taken = []
+    for per_step in [1 / 64] * 100 + [0.5] * 60 + [2**-20] * 250:  # 64 steps a second, then 2, then very fast
+        if keeper.due(t.step_count):
+            keeper.take(t)
+            taken.append(t.step_count)
+        t.step_count += 1  # the keeper counts steps and time; training itself is not needed here
+        now[0] += per_step
+    # 10 steps apart until a speed is known, then 1 s of steps = 64; the slow steps from step 100
+    # bring it back to 10; the very fast ones from step 160 hit the cap of 20 x 10 steps
+    assert taken == [0, 10, 74, 138, 148, 158, 168, 178, 378]
+    assert keeper.spacing == 200
 
 
 def run_until_diverged(s, max_steps=400):

@@ -30,6 +30,7 @@ from visualizer.capture.layers import LayerInfo, discover_layers, first_tensor, 
 from visualizer.capture.probes import (ActivationProbe, AliveUnits, GradientProbe, PlaneProbe, filter_images, parameter_filters,
                                       preserved_state, weight_movement)
 from visualizer.capture.transfer import to_host
+from visualizer.engine.devices import flush_denormals
 from visualizer.engine.snapshots import SnapshotKeeper
 from visualizer.engine.trainer import Trainer
 from visualizer.stream.frames import Frame, LayerActivation, LayerGradient, ProbeOutputs, RunInfo, ScalarChunk
@@ -44,7 +45,7 @@ class CaptureSettings:
     every_k_steps: int = 1
     max_rate_hz: float = 30.0
     # share of the time for captures (with what they leave behind) and validation (a third of it)
-    budget: float = 0.02
+    budget: float = 0.015
     max_capture_gap_s: float = 4.0  # a frame at least this often while training, whatever a capture costs
     val_interval_s: float = 1.0  # at most this often (and less often when validation is slow)
     val_samples: int = 512  # live validation on a fixed subset; the full split on demand
@@ -52,7 +53,8 @@ class CaptureSettings:
     map_size: int = 16
     max_units: int = 256
     threads: int | None = None  # CPU threads for torch in the loop's thread; None: all but one core
-    snapshot_every: int = 200  # steps between snapshots a diverged run is rolled back to
+    snapshot_every: int = 200  # steps between snapshots a diverged run is rolled back to, at least
+    snapshot_interval_s: float = 0.5  # and at least this much training time (see SnapshotKeeper)
     rollback_margin: int = 50  # roll back at least this many steps before a divergence when a snapshot allows
 
 
@@ -176,6 +178,7 @@ class TrainingSession:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.trainer = trainer
         self.clock = clock
+        flush_denormals()  # in the thread that steps it (``serve`` sets it again in its own)
         self.mailbox = mailbox or Mailbox()
         self.settings = settings or CaptureSettings()
         s = self.settings
@@ -221,7 +224,7 @@ class TrainingSession:
         self._diverged = False
         self._masked_outputs: set[str] | None = None  # layers non-finite by design (e.g. -inf masks): set by the first frame
         self._analysis_runners: dict[str, Any] = {}
-        self.snapshots = SnapshotKeeper(s.snapshot_every)
+        self.snapshots = SnapshotKeeper(s.snapshot_every, min_interval_s=s.snapshot_interval_s)
         self.snapshots.take(trainer)
         self.divergence: Divergence | None = None  # the last one, until training gets past it or resets
         self.divergences = 0
@@ -417,6 +420,7 @@ class TrainingSession:
         """
         if self.trainer.device.type == "cpu":
             torch.set_num_threads(self.settings.threads or default_threads())
+        flush_denormals()
         next_slot = time.monotonic()
         posted: tuple[bool, int] | None = None
         while not stop.is_set():
