@@ -45,7 +45,7 @@ class CaptureSettings:
     every_k_steps: int = 1
     max_rate_hz: float = 30.0
     # share of the time for captures (with what they leave behind) and validation (a third of it)
-    budget: float = 0.015
+    budget: float = 0.02
     max_capture_gap_s: float = 4.0  # a frame at least this often while training, whatever a capture costs
     val_interval_s: float = 1.0  # at most this often (and less often when validation is slow)
     val_samples: int = 512  # live validation on a fixed subset; the full split on demand
