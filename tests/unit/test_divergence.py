@@ -105,10 +105,9 @@ def test_keeper_spaces_snapshots_by_training_time_when_steps_are_fast():
             taken.append(t.step_count)
         t.step_count += 1  # the keeper counts steps and time; training itself is not needed here
         now[0] += per_step
-    # 10 steps apart until a speed is known, then 1 s of steps = 64; the slow steps from step 100
-    # bring it back to 10; the very fast ones from step 160 hit the cap of 20 x 10 steps
-    assert taken == [0, 10, 74, 138, 148, 158, 168, 178, 378]
-    assert keeper.spacing == 200
+    # 1 s of steps = 64 at first; from step 100 a step takes 0.5 s, and 10 steps (the minimum)
+    # are over a second; the very fast ones from step 160 on reach the cap of 20 x 10 steps first
+    assert taken == [0, 64, 101, 111, 121, 131, 141, 151, 161, 361]
 
 
 def run_until_diverged(s, max_steps=400):

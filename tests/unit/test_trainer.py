@@ -150,3 +150,44 @@ def test_accuracy_rows_survive_a_batch_size_change_between_reads():
     assert list(steps) == list(range(1, 7)) and np.all(np.isfinite(vals["train_loss"]))
     assert vals["train_acc"][-1] == pytest.approx(expected)
     assert np.all(np.isin(vals["train_acc"][3:], np.arange(9) / 8))  # batches of 8: multiples of 1/8
+
+
+class Watched(torch.nn.Module):
+    """Wraps a model and keeps every training-mode output, to recompute each step's accuracy."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner, self.seen = inner, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.inner(x)
+        if self.training:
+            self.seen.append(out.detach().clone())
+        return out
+
+
+def test_every_step_accuracy_uses_that_steps_labels_across_epochs_and_batch_size_changes():
+    """Labels are gathered again from the data order when rows are read: each row must still be
+    its own step's batch, through new permutations (256 points / 48 = 5 steps an epoch) and a
+    batch size change inside one block."""
+    torch.manual_seed(0)
+    model = Watched(TinyMLP())
+    t = Trainer(model, plane_dataset(), TrainConfig(batch_size=48), device="cpu", buffer_steps=64)
+    labels = []
+    for i in range(23):
+        if i == 11:
+            t.submit("batch_size", 20)
+            t.apply_commands()
+        n, b = t.x_train.shape[0], t.config.batch_size
+        if t._pos + b > n:  # the step draws from the next permutation; peek at it without drawing
+            state = t._data_gen.get_state()
+            perm, pos = t._new_permutation(), 0
+            t._data_gen.set_state(state)
+        else:
+            perm, pos = t._perm, t._pos
+        labels.append(t.y_train[perm[pos : pos + b]])
+        t.step()
+    expected = [(out.argmax(1) == y).float().mean().item() for out, y in zip(model.seen, labels)]
+    steps, vals = t.drain_scalars()
+    assert list(steps) == list(range(1, 24))
+    assert np.allclose(vals["train_acc"], expected) and len(set(expected)) > 3

@@ -54,7 +54,7 @@ class CaptureSettings:
     max_units: int = 256
     threads: int | None = None  # CPU threads for torch in the loop's thread; None: all but one core
     snapshot_every: int = 200  # steps between snapshots a diverged run is rolled back to, at least
-    snapshot_interval_s: float = 0.5  # and at least this much training time (see SnapshotKeeper)
+    snapshot_interval_s: float = 0.5  # and at least this long apart on the session's clock (see SnapshotKeeper)
     rollback_margin: int = 50  # roll back at least this many steps before a divergence when a snapshot allows
 
 
@@ -224,7 +224,7 @@ class TrainingSession:
         self._diverged = False
         self._masked_outputs: set[str] | None = None  # layers non-finite by design (e.g. -inf masks): set by the first frame
         self._analysis_runners: dict[str, Any] = {}
-        self.snapshots = SnapshotKeeper(s.snapshot_every, min_interval_s=s.snapshot_interval_s)
+        self.snapshots = SnapshotKeeper(s.snapshot_every, min_interval_s=s.snapshot_interval_s, clock=clock)
         self.snapshots.take(trainer)
         self.divergence: Divergence | None = None  # the last one, until training gets past it or resets
         self.divergences = 0

@@ -120,29 +120,24 @@ def restore_snapshot(trainer: Trainer, snap: TrainerSnapshot) -> None:
 class SnapshotKeeper:
     """Takes a snapshot every ``every`` steps (and when asked) and keeps the few that matter.
 
-    With ``min_interval_s``, snapshots are also at least that many seconds of training apart:
-    the spacing in steps is re-set at each snapshot from the steps' measured speed (up to
-    ``MAX_SPACING`` times ``every``). A snapshot costs more than its copies (it turns the
-    next steps' caches cold): on a 0.45 ms MLP step about 1.2 ms all told, 1.4 % of training
-    time at one per 200 steps, 0.25 % at one per 0.5 s.
-
-    A snapshot is *verified* once the losses of the steps after it are known to be finite.
-    The two newest verified snapshots are kept (so one at least ``every`` steps before a
-    divergence is at hand) and every newer one, up to ``max_unverified``; older ones go.
+    With ``min_interval_s``, snapshots are also at least that many seconds of ``clock`` apart
+    (the session's cadence clock), unless ``MAX_SPACING`` times ``every`` steps have passed. A
+    snapshot costs more than its copies (it turns the next steps' caches cold): on a 0.45 ms
+    MLP step about 1.2 ms all told, 1.4 % of training time at one per 200 steps, 0.25 % at
+    one per 0.5 s.
     """
 
     MAX_SPACING = 20  # a replay after a divergence goes through at most this many times ``every`` steps
 
     def __init__(self, every: int = 200, max_unverified: int = 3, min_interval_s: float = 0.0,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         if every < 1:
             raise ValueError(f"snapshot interval must be at least 1 step, got {every}")
         self.every = every
         self.max_unverified = max(1, max_unverified)
         self.min_interval_s = max(0.0, min_interval_s)
         self.clock = clock
-        self.spacing = every  # steps from one scheduled snapshot to the next
-        self._last_taken: tuple[int, float] | None = None  # (step, perf_counter) of the newest snapshot
+        self._last_time = -math.inf  # on ``clock``, of the newest snapshot
         self.snapshots: list[TrainerSnapshot] = []
         self.verified_step = -1
 
@@ -150,15 +145,16 @@ class SnapshotKeeper:
         self.snapshots, self.verified_step = [], -1
 
     def due(self, step: int) -> bool:
-        return not self.snapshots or step - self.snapshots[-1].step >= self.spacing
+        if not self.snapshots:
+            return True
+        since = step - self.snapshots[-1].step
+        if since < self.every:
+            return False
+        return (not self.min_interval_s or since >= self.MAX_SPACING * self.every
+                or self.clock() - self._last_time >= self.min_interval_s)
 
     def take(self, trainer: Trainer) -> TrainerSnapshot:
-        now = self.clock()
-        if self.min_interval_s and self._last_taken is not None and trainer.step_count > self._last_taken[0]:
-            per_step = (now - self._last_taken[1]) / (trainer.step_count - self._last_taken[0])  # pauses included: fewer steps apart
-            wanted = math.ceil(self.min_interval_s / per_step) if per_step > 0 else self.every
-            self.spacing = min(max(self.every, wanted), self.MAX_SPACING * self.every)
-        self._last_taken = (trainer.step_count, now)
+        self._last_time = self.clock()
         if self.snapshots and self.snapshots[-1].step == trainer.step_count:
             self.snapshots.pop()  # the same step again (e.g. after a settings change): keep the newer copy
         snap = take_snapshot(trainer)
