@@ -167,7 +167,7 @@ class Watched(torch.nn.Module):
 
 
 def test_every_step_accuracy_uses_that_steps_labels_across_epochs_and_batch_size_changes():
-    """Labels are gathered again from the data order when rows are read: each row must still be
+    """Accuracy is computed for many steps at once when rows are read: each row must still be
     its own step's batch, through new permutations (256 points / 48 = 5 steps an epoch) and a
     batch size change inside one block."""
     torch.manual_seed(0)

@@ -120,6 +120,10 @@ def restore_snapshot(trainer: Trainer, snap: TrainerSnapshot) -> None:
 class SnapshotKeeper:
     """Takes a snapshot every ``every`` steps (and when asked) and keeps the few that matter.
 
+    A snapshot is *verified* once the losses of the steps after it are known to be finite.
+    The two newest verified snapshots are kept (so one at least ``every`` steps before a
+    divergence is at hand) and every newer one, up to ``max_unverified``; older ones go.
+
     With ``min_interval_s``, snapshots are also at least that many seconds of ``clock`` apart
     (the session's cadence clock), unless ``MAX_SPACING`` times ``every`` steps have passed. A
     snapshot costs more than its copies (it turns the next steps' caches cold): on a 0.45 ms
