@@ -55,3 +55,14 @@ def test_painted_latency_waits_for_the_whole_cascade_of_paints_after_the_render(
     screen.painted()
     now[0] = 101.2
     assert screen.poll() == pytest.approx(60.0)
+
+
+def test_breakdown_files_every_captured_step_and_its_shares_add_up_to_the_lost_speed():
+    from benchmarks.breakdown import KINDS, measure
+    from benchmarks.workloads import MLP_SPIRAL
+
+    result = measure(MLP_SPIRAL, 0.3, "cpu", warmup_s=0.2)
+    assert set(result.spent) == set(KINDS)
+    assert result.steps % result.chunk == 0 and result.steps > 0 and result.spent["plain"][0] > 0
+    assert sum(result.share(k) for k in KINDS) == pytest.approx(1 - result.ratio)
+    assert "captured loop" in result.text() and "plain" in result.text()

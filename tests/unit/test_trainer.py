@@ -64,8 +64,10 @@ def test_scalar_buffer_overflow_keeps_everything():
     torch.manual_seed(0)
     t = Trainer(TinyMLP(), plane_dataset(), TrainConfig(batch_size=16), device="cpu", buffer_steps=8)
     t.run(30)
+    assert t.blocks_closed == 3  # steps 1-8, 9-16, 17-24 (the benchmarks file steps by this count)
     steps, vals = t.drain_scalars()
     assert list(steps) == list(range(1, 31)) and vals["train_loss"].shape == (30,)
+    assert t.blocks_closed == 4  # the draining read closed the last six
 
 
 def test_evaluate_matches_a_plain_forward_pass_and_restores_mode():

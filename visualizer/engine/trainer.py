@@ -133,6 +133,7 @@ class Trainer:
         self._pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # recent steps' loss, logits, labels
         self._pending_elements = 0
         self._rows: list[torch.Tensor] = []  # (n, 2) device blocks of (loss, accuracy) not yet read
+        self.blocks_closed = 0  # blocks of kept steps reduced so far (the benchmarks file steps by it)
         self._lr_log: list[tuple[int, float]] = [(1, self.config.lr)]  # (first step, lr): lr moves only by command
         self._first_unread_step = 1
         self.optimizer = self._make_optimizer()
@@ -277,6 +278,7 @@ class Trainer:
         pending, self._pending, self._pending_elements = self._pending, [], 0
         if not pending:
             return
+        self.blocks_closed += 1
         losses = torch.stack([loss for loss, _, _ in pending]).float()
         try:  # one stack when every step had the same shapes (reading .shape per step costs more)
             hits = [_hit_rate([p[1] for p in pending], [p[2] for p in pending])]
