@@ -3,8 +3,8 @@ in ``throughput_ratio_capture``) timed and filed by what it did, beside the bare
 
     python -m benchmarks.breakdown [--seconds 30] [--workload mlp-spiral] [--device cpu]
 
-Chunks of about 0.12 s (at most 256 steps) alternate between the two loops (the bare chunk timed whole, the captured
-one step by step), so drift of the machine hits both alike. A kind's share is its steps' time
+Chunks of about 0.12 s (at most 256 steps) alternate between the two loops (the bare chunk
+timed whole, the captured one step by step), so drift of the machine hits both alike. A kind's share is its steps' time
 beyond as many bare steps, over the captured loop's time; the shares add up to one minus the
 captured loop's speed ratio. A capture's step holds its probes, its block close and any
 validation; "after a capture" are the steps the session times to measure a capture's wake.
@@ -70,11 +70,12 @@ class Breakdown:
         return "\n".join(lines)
 
 
-def measure(workload: Workload, seconds: float, device_name_: str = "auto", warmup_s: float = 1.5) -> Breakdown:
-    """Alternate chunks of the two loops for ``seconds`` (after ``warmup_s`` of each)."""
+def measure(workload: Workload, seconds: float, device_choice: str = "auto", warmup_s: float = 1.5) -> Breakdown:
+    """Alternate chunks of the two loops for ``seconds`` (after ``warmup_s`` of each) on
+    ``device_choice`` ("auto", "cpu" or "cuda")."""
     from visualizer.capture.session import TrainingSession, default_threads
 
-    device = resolve_device(device_name_)
+    device = resolve_device(device_choice)
     threads = default_threads()
     with Threads(threads):
         trainer = workload.build(device)
